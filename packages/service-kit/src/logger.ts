@@ -1,0 +1,60 @@
+import winston from 'winston';
+import { currentRequestId } from './context.js';
+
+export type Logger = winston.Logger;
+
+const SECRET_KEYS = new Set(['password', 'cookie', 'set-cookie', 'authorization', 'sessionid', 'sid', 'secret']);
+const REDACTED = '[REDACTED]';
+
+function redactValue(value: unknown, depth: number): unknown {
+  if (depth > 6 || value === null || typeof value !== 'object') return value;
+  if (value instanceof Error) return value;
+  if (Array.isArray(value)) return value.map((v) => redactValue(v, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    out[k] = SECRET_KEYS.has(k.toLowerCase()) ? REDACTED : redactValue(v, depth + 1);
+  }
+  return out;
+}
+
+/** Never let a password, cookie or session id reach a log line, whoever passed it in. */
+const redact = winston.format((info) => {
+  for (const key of Object.keys(info)) {
+    if (SECRET_KEYS.has(key.toLowerCase())) info[key] = REDACTED;
+    else info[key] = redactValue(info[key], 0);
+  }
+  return info;
+});
+
+const withRequestId = winston.format((info) => {
+  const requestId = currentRequestId();
+  if (requestId && info['requestId'] === undefined) info['requestId'] = requestId;
+  return info;
+});
+
+export interface LoggerOptions {
+  service: string;
+  level: string;
+  json: boolean;
+  /** Extra transport for tests that assert on log output. */
+  stream?: NodeJS.WritableStream;
+}
+
+export function createLogger({ service, level, json, stream }: LoggerOptions): Logger {
+  const format = json
+    ? winston.format.combine(withRequestId(), redact(), winston.format.timestamp(), winston.format.errors({ stack: true }), winston.format.json())
+    : winston.format.combine(
+        withRequestId(),
+        redact(),
+        winston.format.timestamp({ format: 'HH:mm:ss.SSS' }),
+        winston.format.errors({ stack: true }),
+        winston.format.printf((info) => {
+          const { timestamp, level: lvl, message, service: svc, stack, ...rest } = info;
+          const extra = Object.keys(rest).length > 0 ? ` ${JSON.stringify(rest)}` : '';
+          return `${String(timestamp)} ${lvl} [${String(svc)}] ${String(message)}${extra}${stack ? `\n${String(stack)}` : ''}`;
+        }),
+      );
+  const transports: winston.transport[] = [new winston.transports.Console({ stderrLevels: ['error'] })];
+  if (stream) transports.push(new winston.transports.Stream({ stream }));
+  return winston.createLogger({ level, defaultMeta: { service }, format, transports });
+}

@@ -1,0 +1,82 @@
+import { z } from 'zod';
+import { env } from '@ncc/service-kit';
+
+/** The names every ncc service and every redis-cli user relies on. Changing one logs everybody out. */
+export const SESSION_PREFIX = 'ncc:session:';
+export const COOKIE_NAME = 'checkinapp';
+export const DEFAULT_TTL_S = 86_400;
+
+/** Only for development: a production start without SESSION_SECRET is refused (see checkSessionConfig). */
+export const DEVELOPMENT_SECRET = 'ncc-development-secret-not-for-production';
+
+/**
+ * Session settings, shared by both services' config schemas. Merge into a service schema with
+ * `baseEnvSchema.extend(sessionEnvShape)`.
+ */
+export const sessionEnvShape = {
+  /** Comma separated; the first signs new cookies, the rest still verify old ones (rotation). */
+  SESSION_SECRET: env.list().optional(),
+  SESSION_TTL_S: env.int(DEFAULT_TTL_S, 1, 365 * 86_400),
+  /** Absolute lifetime from login, enforced on the server whatever the activity. */
+  SESSION_ABSOLUTE_TIMEOUT_S: env.int(7 * 86_400, 1, 365 * 86_400),
+  /** The idle TTL is refreshed at most once per this interval per session and process. */
+  SESSION_TOUCH_INTERVAL_S: env.int(60, 0, 86_400),
+  /** Defaults to true when NODE_ENV=production. */
+  COOKIE_SECURE: env.bool.optional(),
+  /** Use the `__Host-` prefixed cookie name (needs Secure; both services behind one host). */
+  COOKIE_HOST_PREFIX: env.bool.default(false),
+  /** Exact number of reverse proxies in front of the service (0 = none). Never "true". */
+  TRUST_PROXY: env.int(0, 0, 10),
+};
+
+const sessionEnvObject = z.object(sessionEnvShape);
+export type SessionEnv = z.infer<typeof sessionEnvObject> & { NODE_ENV: string };
+
+export interface SessionSettings {
+  prefix: string;
+  cookieName: string;
+  secrets: string[];
+  ttlSeconds: number;
+  absoluteTimeoutSeconds: number;
+  touchIntervalSeconds: number;
+  secure: boolean;
+}
+
+/** Validate what a schema cannot see alone (rules that depend on NODE_ENV) and resolve defaults. */
+export function sessionSettings(config: SessionEnv): SessionSettings {
+  const production = config.NODE_ENV === 'production';
+  const secrets = config.SESSION_SECRET ?? [];
+  const problems: string[] = [];
+  if (production) {
+    if (secrets.length === 0) problems.push('SESSION_SECRET is required when NODE_ENV=production');
+    secrets.forEach((s, i) => {
+      if (s.length < 32) problems.push(`SESSION_SECRET entry ${i + 1} is shorter than 32 characters`);
+    });
+  }
+  const secure = config.COOKIE_SECURE ?? production;
+  if (config.COOKIE_HOST_PREFIX && !secure) problems.push('COOKIE_HOST_PREFIX=true needs secure cookies (COOKIE_SECURE=true)');
+  if (problems.length > 0) throw new Error(`Invalid session configuration: ${problems.join('; ')}.`);
+  return {
+    prefix: SESSION_PREFIX,
+    cookieName: config.COOKIE_HOST_PREFIX ? `__Host-${COOKIE_NAME}` : COOKIE_NAME,
+    secrets: secrets.length > 0 ? secrets : [DEVELOPMENT_SECRET],
+    ttlSeconds: config.SESSION_TTL_S,
+    absoluteTimeoutSeconds: config.SESSION_ABSOLUTE_TIMEOUT_S,
+    touchIntervalSeconds: config.SESSION_TOUCH_INTERVAL_S,
+    secure,
+  };
+}
+
+/** The cookie attributes, identical for setting and clearing (a clear with other attributes is ignored). */
+export function cookieOptions(settings: SessionSettings) {
+  return {
+    httpOnly: true,
+    sameSite: 'lax' as const,
+    path: '/',
+    secure: settings.secure,
+  };
+}
+
+export function sessionKey(settings: Pick<SessionSettings, 'prefix'>, sid: string): string {
+  return settings.prefix + sid;
+}

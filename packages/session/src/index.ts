@@ -1,0 +1,5 @@
+export * from './contract.js';
+export * from './data.js';
+export * from './middleware.js';
+export * from './reader.js';
+export * from './store.js';

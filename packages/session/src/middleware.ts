@@ -1,0 +1,47 @@
+import type { RequestHandler } from 'express';
+import session from 'express-session';
+import { type Logger, type RedisClient, UnauthenticatedError } from '@ncc/service-kit';
+import { cookieOptions, type SessionSettings } from './contract.js';
+import { createSerializer } from './data.js';
+import { NccRedisStore } from './store.js';
+
+export interface SessionDeps {
+  settings: SessionSettings;
+  redis: RedisClient;
+  logger: Logger;
+}
+
+export function createSessionStore({ settings, redis, logger }: SessionDeps): NccRedisStore {
+  return new NccRedisStore({
+    client: redis,
+    prefix: settings.prefix,
+    ttlSeconds: settings.ttlSeconds,
+    serializer: createSerializer(logger, settings.absoluteTimeoutSeconds),
+    touchIntervalSeconds: settings.touchIntervalSeconds,
+    logger,
+  });
+}
+
+/**
+ * express-session over connect-redis with the ncc contract. `saveUninitialized: false` means an
+ * anonymous request writes no key and gets no cookie; `resave: false` means an unchanged session is
+ * never written back (a re-save could resurrect a session that a concurrent logout destroyed).
+ */
+export function createSessionMiddleware(deps: SessionDeps, store = createSessionStore(deps)): RequestHandler {
+  const { settings } = deps;
+  return session({
+    store,
+    name: settings.cookieName,
+    secret: settings.secrets,
+    resave: false,
+    saveUninitialized: false,
+    rolling: false,
+    unset: 'destroy',
+    cookie: { ...cookieOptions(settings), maxAge: settings.ttlSeconds * 1000 },
+  });
+}
+
+/** 401 unless the request carries a logged-in session (express-session routes). */
+export const requireUser: RequestHandler = (req, _res, next) => {
+  next(typeof req.session?.userId === 'number' ? undefined : new UnauthenticatedError());
+};

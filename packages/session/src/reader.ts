@@ -1,0 +1,112 @@
+import type { IncomingMessage } from 'node:http';
+import type { RequestHandler } from 'express';
+import cookie from 'cookie';
+import signature from 'cookie-signature';
+import { isRedisUnavailable, type Logger, type RedisClient, ServiceUnavailableError, UnauthenticatedError } from '@ncc/service-kit';
+import { type SessionSettings, sessionKey } from './contract.js';
+import { createSerializer, type SessionSerializer, type StoredSession } from './data.js';
+import { TouchThrottle } from './store.js';
+
+export interface SessionUser {
+  userId: number;
+  email: string;
+  createdAt: number | undefined;
+}
+
+/** The session id in a request's cookie if its signature verifies with any configured secret. */
+export function sessionIdFromRequest(req: IncomingMessage, settings: Pick<SessionSettings, 'cookieName' | 'secrets'>): string | null {
+  const header = req.headers.cookie;
+  if (!header) return null;
+  let value: string | undefined;
+  try {
+    value = cookie.parse(header)[settings.cookieName];
+  } catch {
+    return null;
+  }
+  // express-session writes "s:" + signed id; anything else was not issued by us.
+  if (!value || !value.startsWith('s:')) return null;
+  for (const secret of settings.secrets) {
+    const sid = signature.unsign(value.slice(2), secret);
+    if (sid !== false) return sid;
+  }
+  return null;
+}
+
+export interface SessionReaderDeps {
+  settings: SessionSettings;
+  redis: RedisClient;
+  logger: Logger;
+  serializer?: SessionSerializer;
+}
+
+/**
+ * Read-only session access for services that consume sessions but never create or change them.
+ * Reads exactly what express-session wrote (same cookie, signature, key and serializer), in one
+ * round trip, and never writes the value back — only refreshes the idle TTL, at most once per
+ * interval, pipelined with the read.
+ */
+export class SessionReader {
+  private readonly serializer: SessionSerializer;
+  private readonly throttle: TouchThrottle;
+
+  constructor(private readonly deps: SessionReaderDeps) {
+    this.serializer = deps.serializer ?? createSerializer(deps.logger, deps.settings.absoluteTimeoutSeconds);
+    this.throttle = new TouchThrottle(deps.settings.touchIntervalSeconds * 1000);
+  }
+
+  /** null = no valid session; throws ServiceUnavailableError when Redis cannot answer. */
+  async read(req: IncomingMessage): Promise<StoredSession | null> {
+    const sid = sessionIdFromRequest(req, this.deps.settings);
+    if (sid === null) return null;
+    const key = sessionKey(this.deps.settings, sid);
+    let text: string | null;
+    try {
+      if (this.throttle.due(sid)) {
+        // EXPIRE on a missing key is a no-op, so this cannot resurrect a destroyed session.
+        const results = await this.deps.redis.pipeline().get(key).expire(key, this.deps.settings.ttlSeconds).exec();
+        const [getErr, value] = results?.[0] ?? [new Error('Connection is closed.'), null];
+        if (getErr) throw getErr;
+        text = value as string | null;
+        if (text === null) this.throttle.forget(sid);
+      } else {
+        text = await this.deps.redis.get(key);
+      }
+    } catch (err) {
+      this.throttle.forget(sid);
+      if (isRedisUnavailable(err)) throw new ServiceUnavailableError(undefined, err);
+      throw err;
+    }
+    return text === null ? null : this.serializer.parse(text);
+  }
+
+  async readUser(req: IncomingMessage): Promise<SessionUser | null> {
+    const session = await this.read(req);
+    if (!session || typeof session.userId !== 'number' || typeof session.email !== 'string') return null;
+    return { userId: session.userId, email: session.email, createdAt: session.createdAt };
+  }
+}
+
+/** The user that requireSessionUser found; only valid on routes behind it. */
+export function sessionUser(res: { locals: Record<string, unknown> }): SessionUser {
+  const user = res.locals['user'] as SessionUser | undefined;
+  if (!user) throw new UnauthenticatedError();
+  return user;
+}
+
+/** 401 (before any body is read) unless the request has a logged-in session; sets res.locals.user. */
+export function requireSessionUser(reader: SessionReader, onReject?: (req: IncomingMessage) => void): RequestHandler {
+  return (req, res, next) => {
+    reader.readUser(req).then(
+      (user) => {
+        if (!user) {
+          onReject?.(req);
+          next(new UnauthenticatedError());
+          return;
+        }
+        res.locals['user'] = user;
+        next();
+      },
+      (err: unknown) => next(err),
+    );
+  };
+}

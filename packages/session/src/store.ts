@@ -1,0 +1,119 @@
+import { RedisStore } from 'connect-redis';
+import type { SessionData } from 'express-session';
+import { isRedisUnavailable, type Logger, type RedisClient, ServiceUnavailableError } from '@ncc/service-kit';
+import type { SessionSerializer } from './data.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- express-session's callback types
+type Callback = (err?: any, data?: any) => void;
+
+/** Remembers when each session's TTL was last refreshed here, so the refresh happens once per interval. */
+export class TouchThrottle {
+  private readonly last = new Map<string, number>();
+  constructor(
+    private readonly intervalMs: number,
+    private readonly maxEntries = 50_000,
+  ) {}
+
+  /** True when the caller should refresh now (and records that it did). */
+  due(sid: string, now = Date.now()): boolean {
+    if (this.intervalMs <= 0) return true;
+    const previous = this.last.get(sid);
+    if (previous !== undefined && now - previous < this.intervalMs) return false;
+    this.last.delete(sid);
+    this.last.set(sid, now);
+    if (this.last.size > this.maxEntries) {
+      const oldest = this.last.keys().next().value;
+      if (oldest !== undefined) this.last.delete(oldest);
+    }
+    return true;
+  }
+
+  forget(sid: string): void {
+    this.last.delete(sid);
+  }
+}
+
+export interface NccStoreOptions {
+  client: RedisClient;
+  prefix: string;
+  ttlSeconds: number;
+  serializer: SessionSerializer;
+  touchIntervalSeconds: number;
+  logger: Logger;
+}
+
+/**
+ * connect-redis 8.1 (the last line that accepts ioredis) with three changes:
+ *  - Redis being unreachable surfaces as ServiceUnavailableError (503), never as "no session" (401);
+ *  - express-session touches (EXPIRE) after every request; here at most once per interval per session;
+ *    a failed touch is logged, never fails a response that is already on its way;
+ *  - all/ids/length/clear are refused: they SCAN and MGET, which break on Redis Cluster.
+ */
+export class NccRedisStore extends RedisStore {
+  private readonly throttle: TouchThrottle;
+  private readonly log: Logger;
+
+  constructor(options: NccStoreOptions) {
+    super({
+      client: options.client,
+      prefix: options.prefix,
+      ttl: options.ttlSeconds,
+      serializer: options.serializer as unknown as { parse(s: string): SessionData; stringify(s: SessionData): string },
+    });
+    this.throttle = new TouchThrottle(options.touchIntervalSeconds * 1000);
+    this.log = options.logger;
+  }
+
+  override async get(sid: string, cb?: Callback): Promise<unknown> {
+    return super.get(sid, (err, data) => cb?.(unavailable(err), data));
+  }
+
+  override async set(sid: string, sess: SessionData, cb?: Callback): Promise<unknown> {
+    this.throttle.due(sid);
+    return super.set(sid, sess, (err, data) => cb?.(unavailable(err), data));
+  }
+
+  override async destroy(sid: string, cb?: Callback): Promise<unknown> {
+    this.throttle.forget(sid);
+    return super.destroy(sid, (err, data) => cb?.(unavailable(err), data));
+  }
+
+  override async touch(sid: string, sess: SessionData, cb?: Callback): Promise<unknown> {
+    if (!this.throttle.due(sid)) {
+      cb?.();
+      return undefined;
+    }
+    return super.touch(sid, sess, (err) => {
+      if (err) {
+        this.throttle.forget(sid);
+        this.log.warn('Could not refresh a session TTL.', { error: err instanceof Error ? err.message : String(err) });
+      }
+      cb?.();
+    });
+  }
+
+  override async all(cb?: Callback): Promise<unknown> {
+    return refuse('all', cb);
+  }
+  override async ids(cb?: Callback): Promise<unknown> {
+    return refuse('ids', cb);
+  }
+  override async length(cb?: Callback): Promise<unknown> {
+    return refuse('length', cb);
+  }
+  override async clear(cb?: Callback): Promise<unknown> {
+    return refuse('clear', cb);
+  }
+}
+
+function unavailable(err: unknown): unknown {
+  if (!err) return err;
+  return isRedisUnavailable(err) ? new ServiceUnavailableError(undefined, err) : err;
+}
+
+function refuse(name: string, cb?: Callback): undefined {
+  const err = new Error(`Session store ${name}() is disabled: it scans every key, which breaks on Redis Cluster.`);
+  if (cb) cb(err);
+  else throw err;
+  return undefined;
+}

@@ -1,0 +1,3 @@
+export * from './http.js';
+export * from './logs.js';
+export * from './redis-server.js';
