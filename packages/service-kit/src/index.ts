@@ -5,3 +5,4 @@ export * from './http.js';
 export * from './logger.js';
 export * from './redis.js';
 export * from './service.js';
+export * from './validation.js';

@@ -1,0 +1,48 @@
+import { baseEnvSchema, closeRedis, ConfigError, createRedisClient, createServiceLogger, loadConfig, type RedisClient, waitForRedis } from '@ncc/service-kit';
+import { authEnvSchema } from '../config.js';
+import { UsersRepository } from '../data-access/users-repository.js';
+import { BcryptHasher } from '../domain/passwords.js';
+
+const cliEnvSchema = baseEnvSchema.extend({ BCRYPT_ROUNDS: authEnvSchema.shape.BCRYPT_ROUNDS });
+
+/** Config, Redis and the users repository for a one-shot admin command; exits 1 with a clear message on failure. */
+export async function runCli(name: string, body: (deps: { repository: UsersRepository; hasher: BcryptHasher; redis: RedisClient }) => Promise<void>): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(cliEnvSchema, process.env);
+  } catch (err) {
+    process.stderr.write(`${name}: ${err instanceof ConfigError ? err.message : String(err)}\n`);
+    process.exit(1);
+  }
+  const logger = createServiceLogger(name, { ...config, LOG_LEVEL: 'error' });
+  const redis = createRedisClient(config, logger);
+  try {
+    await waitForRedis(redis, 5000).catch(() => {
+      throw new Error(`cannot reach Redis at ${redactUrl(config.REDIS_URL)} (set REDIS_URL, or start redis-server).`);
+    });
+    await body({ repository: new UsersRepository(redis), hasher: new BcryptHasher(config.BCRYPT_ROUNDS), redis });
+    await closeRedis(redis);
+  } catch (err) {
+    process.stderr.write(`${name}: ${err instanceof Error ? err.message : String(err)}\n`);
+    redis.disconnect();
+    process.exit(1);
+  }
+}
+
+/** A Redis URL without its password, fit for a message. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return 'the configured REDIS_URL';
+  }
+}
+
+export function flag(args: string[], name: string): string | undefined {
+  const index = args.indexOf(`--${name}`);
+  if (index >= 0) return args[index + 1];
+  const inline = args.find((a) => a.startsWith(`--${name}=`));
+  return inline?.slice(name.length + 3);
+}

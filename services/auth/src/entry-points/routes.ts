@@ -1,0 +1,93 @@
+import { hostname } from 'node:os';
+import type { Request, Response } from 'express';
+import { Router } from 'express';
+import { AppError, jsonBody, type Logger, parseBody } from '@ncc/service-kit';
+import { cookieOptions, requireUser, type SessionSettings } from '@ncc/session';
+import type { UsersRepository } from '../data-access/users-repository.js';
+import type { VisitsRepository } from '../data-access/visits-repository.js';
+import { type LoginService, publicUser } from '../domain/login.js';
+import { loginBodySchema } from '../domain/schemas.js';
+
+export class InvalidCredentialsError extends AppError {
+  constructor() {
+    super(401, 'INVALID_CREDENTIALS', 'Invalid login.');
+  }
+}
+
+export interface AuthRouteDeps {
+  login: LoginService;
+  users: UsersRepository;
+  visits: VisitsRepository;
+  settings: SessionSettings;
+  logger: Logger;
+}
+
+const promisify =
+  (fn: (cb: (err?: unknown) => void) => void) =>
+  (): Promise<void> =>
+    new Promise((resolve, reject) => fn((err) => (err ? reject(err) : resolve())));
+
+/** A session that came from the store (as opposed to one express-session just made up). */
+const hasStoredSession = (req: Request): boolean => typeof req.session?.createdAt === 'number';
+
+export function authRoutes({ login, users, visits, settings, logger }: AuthRouteDeps): Router {
+  const router = Router();
+
+  router.post('/login', ...jsonBody(), async (req, res) => {
+    const { email, password } = parseBody(loginBodySchema, req.body);
+    const user = await login.authenticate(email, password);
+    if (!user) throw new InvalidCredentialsError();
+    const previous = hasStoredSession(req) ? req.sessionID : undefined;
+    // A new id on every login: whatever id the client had before (fixation) is destroyed.
+    await promisify((cb) => req.session.regenerate(cb))();
+    if (previous) await visits.remove(previous);
+    req.session.userId = user.id;
+    req.session.email = user.email;
+    req.session.createdAt = Date.now();
+    await promisify((cb) => req.session.save(cb))();
+    logger.info(`User ${user.email} logged in.`, { userId: user.id });
+    res.status(200).json({ user });
+  });
+
+  const logout = async (req: Request, res: Response): Promise<void> => {
+    if (hasStoredSession(req)) {
+      const email = req.session.email;
+      const sid = req.sessionID;
+      await promisify((cb) => req.session.destroy(cb))();
+      await visits.remove(sid);
+      if (email) logger.info(`Logged out user ${email}.`);
+      else logger.debug('Ended an anonymous session.');
+    } else {
+      logger.debug('Logout called by a user without a session.');
+    }
+    // express-session's destroy sends no Set-Cookie: expire the cookie with the attributes it was set with.
+    res.clearCookie(settings.cookieName, cookieOptions(settings));
+    res.status(200).json({ status: 'OK' });
+  };
+  // GET is kept for compatibility with the original demo (see docs/decisions/003-csrf.md).
+  router.get('/logout', logout);
+  router.post('/logout', logout);
+
+  router.get('/me', requireUser, async (req, res) => {
+    const user = await users.findById(req.session.userId!);
+    if (!user) {
+      // The account is gone: so is the right to this session.
+      await promisify((cb) => req.session.destroy(cb))();
+      res.clearCookie(settings.cookieName, cookieOptions(settings));
+      throw new AppError(401, 'UNAUTHENTICATED', 'Authentication required.');
+    }
+    res.status(200).json({ user: publicUser(user), session: { createdAt: new Date(req.session.createdAt!).toISOString() } });
+  });
+
+  router.get('/visits', async (req, res) => {
+    if (!hasStoredSession(req)) {
+      // The one route on which an anonymous visitor gets a session: counting visits is its purpose.
+      req.session.createdAt = Date.now();
+      await promisify((cb) => req.session.save(cb))();
+    }
+    const count = await visits.increment(req.sessionID, settings.ttlSeconds);
+    res.status(200).json({ visits: count, servedBy: `${hostname()}:${req.socket.localPort ?? 0}` });
+  });
+
+  return router;
+}

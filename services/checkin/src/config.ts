@@ -1,0 +1,15 @@
+import { z } from 'zod';
+import { baseEnvSchema, env } from '@ncc/service-kit';
+import { sessionEnvShape } from '@ncc/session';
+
+/** Everything the checkin receiver reads from the environment, parsed once at start-up. */
+export const checkinEnvSchema = baseEnvSchema.extend({
+  ...sessionEnvShape,
+  CHECKIN_PORT: env.port(8082),
+  /** "off" accepts checkins without a session — demos only; refused when NODE_ENV=production. */
+  CHECKIN_AUTH: z.enum(['on', 'off']).default('on'),
+  CHECKIN_DUPLICATE_WINDOW_S: env.int(86_400, 1, 365 * 86_400),
+  CHECKIN_STREAM_MAXLEN: env.int(500_000, 1),
+});
+
+export type CheckinConfig = z.infer<typeof checkinEnvSchema>;
