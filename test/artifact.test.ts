@@ -1,0 +1,431 @@
+/**
+ * What the Docker image ships is what this file runs: no engine needed.
+ *
+ * For each service it runs the Dockerfile's own `pnpm deploy` line into a temp dir (the exact tree the
+ * runtime stage copies to /app), then starts that tree with the Dockerfile's CMD (or the compose
+ * `command`) and the environment docker-compose.yml gives the service, both read from the files, not
+ * copied here. Only REDIS_URL (a spawned redis-server) and the listening ports are overridden. A
+ * missing runtime dependency, a workspace package that does not resolve to its dist/, a wrong start
+ * command or a compose variable the service rejects fails here instead of on a user's machine.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { cookiePair, freePort, postJson, sessionIdOf, type SpawnedRedis, spawnRedis } from '@ncc/testing';
+import { DEMO, ROOT } from './support/services.js';
+
+type Service = 'auth' | 'checkin';
+type Env = Record<string, string>;
+
+// ---------------------------------------------------------------------------------------------------
+// Reading the container files.
+
+interface ComposeService {
+  build?: { context?: string; args?: Record<string, string> };
+  command?: string[] | string;
+  environment?: Record<string, string | number | boolean | null> | string[];
+  healthcheck?: { test?: string[] | string };
+}
+const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+  services: Record<string, ComposeService>;
+};
+const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+
+/**
+ * Compose variable substitution as `docker compose up` does it with nothing set: `${VAR:-default}` and
+ * `${VAR-default}` give the default, `${VAR}` gives "", `$$` is a literal `$`.
+ */
+function interpolate(value: string): string {
+  return value.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}/g, (match, _name: string | undefined, fallback: string | undefined) =>
+    match === '$$' ? '$' : (fallback ?? ''),
+  );
+}
+
+function composeService(name: string): ComposeService {
+  const service = compose.services[name];
+  if (!service) throw new Error(`docker-compose.yml has no service "${name}"`);
+  return service;
+}
+
+function composeEnv(name: string): Env {
+  const raw = composeService(name).environment ?? {};
+  const pairs: [string, string][] = Array.isArray(raw)
+    ? raw.map((line) => {
+        const at = line.indexOf('=');
+        return [line.slice(0, at), line.slice(at + 1)];
+      })
+    : Object.entries(raw).map(([k, v]) => [k, v === null ? '' : String(v)]);
+  return Object.fromEntries(pairs.map(([k, v]) => [k, interpolate(v)]));
+}
+
+/** The runtime stage: everything after the last FROM. */
+const runtimeStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+
+/** `ENV K=V` lines of the runtime stage (the image's environment before compose adds its own). */
+function imageEnv(): Env {
+  const env: Env = {};
+  for (const match of runtimeStage.matchAll(/^ENV\s+(.+)$/gm)) {
+    for (const pair of match[1]!.trim().split(/\s+/)) {
+      const at = pair.indexOf('=');
+      env[pair.slice(0, at)] = pair.slice(at + 1).replace(/^"(.*)"$/, '$1');
+    }
+  }
+  return env;
+}
+
+/** The command the container runs: compose `command`, else the image's CMD (exec form). */
+function containerCommand(name: string): string[] {
+  const command = composeService(name).command;
+  if (Array.isArray(command)) return command;
+  if (typeof command === 'string') throw new Error(`use the exec form (a list) for ${name}'s command`);
+  const cmd = /^CMD\s+(\[.*\])\s*$/m.exec(runtimeStage);
+  if (!cmd) throw new Error('the Dockerfile runtime stage has no exec-form CMD');
+  return JSON.parse(cmd[1]!) as string[];
+}
+
+/** Which image (which deployed service) a compose service runs, from its build args. */
+function imageOf(name: string): Service {
+  const service = composeService(name).build?.args?.['SERVICE'];
+  if (service !== 'auth' && service !== 'checkin') throw new Error(`${name}: build.args.SERVICE must be auth or checkin`);
+  return service;
+}
+
+/** The Dockerfile's `pnpm deploy` line, aimed at `target` instead of /out. */
+function deployCommand(target: string): string {
+  const line = /^RUN\s+(pnpm deploy\s.*?)\s+\/out\s*$/m.exec(dockerfile);
+  if (!line) throw new Error('the Dockerfile has no `RUN pnpm deploy … /out` line');
+  return `${line[1]} ${JSON.stringify(target)}`;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Building and running the artifacts.
+
+const BUILD_CHAIN = ['packages/service-kit', 'packages/session', 'services/auth', 'services/checkin'];
+
+function newestMtime(dir: string): number {
+  if (!existsSync(dir)) return 0;
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) newest = Math.max(newest, statSync(join(entry.parentPath, entry.name)).mtimeMs);
+  }
+  return newest;
+}
+
+/** .ci/run builds before testing; rebuild here only if dist/ is missing or older than src/. */
+function ensureBuilt(): void {
+  const stale = BUILD_CHAIN.filter((pkg) => {
+    const dist = newestMtime(join(ROOT, pkg, 'dist'));
+    return dist === 0 || newestMtime(join(ROOT, pkg, 'src')) > dist;
+  });
+  if (stale.length === 0) return;
+  const result = spawnSync('pnpm', ['--filter', '@ncc/auth...', '--filter', '@ncc/checkin...', 'build'], { cwd: ROOT, encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`pnpm build failed (${stale.join(', ')} stale):\n${result.stdout}\n${result.stderr}`);
+}
+
+function deploy(service: Service, target: string): void {
+  // Run through a shell exactly as the Dockerfile's RUN does, with its build arg in the environment.
+  const result = spawnSync('sh', ['-c', deployCommand(target)], { cwd: ROOT, env: { ...process.env, SERVICE: service }, encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`pnpm deploy of ${service} failed:\n${result.stdout}\n${result.stderr}`);
+}
+
+/** The environment the container sees: image ENV, then compose `environment`, then `overrides`. */
+function containerEnv(name: string, overrides: Env): Env {
+  // Nothing from this machine leaks in except PATH (to find `node`, as the image's PATH does).
+  return { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...imageEnv(), ...composeEnv(name), ...overrides };
+}
+
+function run(argv: string[], cwd: string, env: Env): ChildProcess {
+  // `node` in the image is Node 20; here it is the Node 20 running the tests.
+  const [bin, ...args] = argv;
+  return spawn(bin === 'node' ? process.execPath : bin!, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+const children = new Set<ChildProcess>();
+process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+
+interface Artifact {
+  name: string;
+  port: number;
+  url: string;
+  stdout(): string;
+  output(): string;
+  stop(): Promise<number | string>;
+}
+
+/** Start a compose service from its deployed tree and wait until its compose healthcheck passes. */
+async function startArtifact(name: string, dir: string, port: number, redisUrl: string): Promise<Artifact> {
+  const portVar = imageOf(name) === 'auth' ? 'AUTH_PORT' : 'CHECKIN_PORT';
+  const env = containerEnv(name, { REDIS_URL: redisUrl, [portVar]: String(port) });
+  const child = run(containerCommand(name), dir, env);
+  children.add(child);
+  let stdout = '';
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => ((stdout += d.toString()), (output += d.toString())));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, signal) => {
+      children.delete(child);
+      resolve(code ?? signal ?? 'unknown');
+    }),
+  );
+  await waitHealthy(name, dir, env, exited, () => output);
+  return {
+    name,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    stdout: () => stdout,
+    output: () => output,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+/** Poll the service's own compose healthcheck (run in the container's environment) until it exits 0. */
+async function waitHealthy(name: string, dir: string, env: Env, exited: Promise<number | string>, output: () => string): Promise<void> {
+  const test = composeService(name).healthcheck?.test;
+  if (!Array.isArray(test) || test[0] !== 'CMD') throw new Error(`${name}: expected a ["CMD", …] healthcheck`);
+  let gone: number | string | undefined;
+  void exited.then((code) => (gone = code));
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    if (gone !== undefined) throw new Error(`${name} exited (${gone}) before becoming healthy:\n${output()}`);
+    const probe = run(test.slice(1), dir, env);
+    const code = await new Promise<number | null>((resolve) => probe.once('exit', resolve));
+    if (code === 0) return;
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  throw new Error(`${name} did not pass its healthcheck within 20 s:\n${output()}`);
+}
+
+/** The seed job: the compose command in the image its build args name, run to completion. */
+function runJob(name: string, dir: string, redisUrl: string): Promise<{ code: number | null; output: string }> {
+  const child = run(containerCommand(name), dir, containerEnv(name, { REDIS_URL: redisUrl }));
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, output })));
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+let redis: SpawnedRedis;
+const deployed: Record<Service, string> = { auth: '', checkin: '' };
+const running: Artifact[] = [];
+
+beforeAll(async () => {
+  redis = await spawnRedis();
+  ensureBuilt();
+  for (const service of ['auth', 'checkin'] as const) {
+    deployed[service] = mkdtempSync(join(tmpdir(), `ncc-deploy-${service}-`));
+    rmSync(deployed[service], { recursive: true });
+    deploy(service, deployed[service]);
+  }
+}, 90_000);
+
+afterAll(async () => {
+  await Promise.all(running.map((a) => a.stop()));
+  await redis?.stop();
+  for (const dir of Object.values(deployed)) if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+async function start(name: string, port?: number): Promise<Artifact> {
+  const artifact = await startArtifact(name, deployed[imageOf(name)], port ?? (await freePort()), redis.url);
+  running.push(artifact);
+  return artifact;
+}
+
+async function stop(artifact: Artifact): Promise<number | string> {
+  running.splice(running.indexOf(artifact), 1);
+  return artifact.stop();
+}
+
+describe('the deployed artifact (what the Docker image copies to /app)', () => {
+  it('when deployed, then it holds only the service, its production dependencies and the workspace packages built to dist/', () => {
+    for (const service of ['auth', 'checkin'] as const) {
+      const dir = deployed[service];
+      expect(existsSync(join(dir, 'dist/main.js'))).toBe(true);
+      expect(existsSync(join(dir, 'src'))).toBe(false);
+      for (const pkg of ['service-kit', 'session']) {
+        const root = join(dir, 'node_modules/@ncc', pkg);
+        const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: { '.': { import: string } } };
+        // Plain `node` (no ncc-source condition) takes the "import" condition: compiled JS that must exist.
+        expect(existsSync(join(root, manifest.exports['.'].import))).toBe(true);
+        expect(existsSync(join(root, 'src'))).toBe(false);
+      }
+      // --prod: no dev tooling.
+      for (const dev of ['typescript', 'tsx', 'vitest', '@ncc/testing']) expect(existsSync(join(dir, 'node_modules', dev))).toBe(false);
+    }
+    expect(existsSync(join(deployed.auth, 'data/demo-users.json'))).toBe(true);
+  });
+});
+
+describe('auth and checkin started as docker-compose.yml starts them', () => {
+  let auth: Artifact;
+  let checkin: Artifact;
+
+  it('when the seed job runs (compose command, compose environment), then it loads the demo users and exits 0, and again on the next `up`', async () => {
+    expect(imageOf('seed')).toBe('auth');
+    const first = await runJob('seed', deployed.auth, redis.url);
+    expect(first.output).toContain('Seeded users: 120 created, 0 updated, 0 skipped.');
+    expect(first.code).toBe(0);
+    expect(await redis.client.hget(`ncc:user:${DEMO.id}`, 'email')).toBe(DEMO.email);
+    expect(await redis.client.get(`ncc:user:email:${DEMO.email}`)).toBe(String(DEMO.id));
+    expect(await redis.client.hget(`ncc:user:${DEMO.id}`, 'password')).toMatch(/^\$2[ab]\$/);
+
+    // Every `docker compose up` runs the job again: it must succeed without touching existing users.
+    const again = await runJob('seed', deployed.auth, redis.url);
+    expect(again.output).toContain('0 created, 0 updated, 120 skipped');
+    expect(again.code).toBe(0);
+  });
+
+  it('when auth and checkin start with the compose command and environment, then their compose healthchecks pass and they log JSON', async () => {
+    auth = await start('auth');
+    checkin = await start('checkin');
+    for (const artifact of [auth, checkin]) {
+      const ready = await fetch(`${artifact.url}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toEqual({ status: 'ready' });
+      const lines = artifact.stdout().split('\n').filter(Boolean);
+      expect(lines.length).toBeGreaterThan(0);
+      for (const line of lines) expect(JSON.parse(line)).toMatchObject({ level: expect.any(String), message: expect.any(String) });
+    }
+    expect(checkin.stdout()).toContain('Authentication enabled');
+  });
+
+  it('when a user logs in, checks in and logs out, then checkin answers 202 and afterwards 401, with Redis in step', async () => {
+    const login = await postJson(`${auth.url}/login`, { email: DEMO.email, password: DEMO.password });
+    expect(login.status).toBe(200);
+    expect(await login.json()).toEqual({ user: { id: DEMO.id, email: DEMO.email, firstName: DEMO.firstName, lastName: DEMO.lastName } });
+    const setCookie = login.headers.getSetCookie().find((c) => c.startsWith('checkinapp='));
+    expect(setCookie).toMatch(/HttpOnly/i);
+    // The local stack is plain http: compose turns Secure off (COOKIE_SECURE=${COOKIE_SECURE:-false}).
+    expect(setCookie).not.toMatch(/Secure/i);
+    const cookie = cookiePair(login, 'checkinapp')!;
+    const key = `ncc:session:${sessionIdOf(cookie)}`;
+    expect(await redis.client.exists(key)).toBe(1);
+    const ttl = await redis.client.ttl(key);
+    expect(ttl).toBeGreaterThan(86_000);
+    expect(ttl).toBeLessThanOrEqual(86_400);
+
+    const before = await redis.client.xlen('ncc:checkins');
+    const accepted = await postJson(`${checkin.url}/api/checkin`, { userId: DEMO.id, locationId: 1001, starRating: 5 }, { cookie });
+    expect(accepted.status).toBe(202);
+    const { id } = (await accepted.json()) as { id: string };
+    expect(id).toMatch(/^\d+-\d+$/);
+    expect(await redis.client.xlen('ncc:checkins')).toBe(before + 1);
+    const [[, fields]] = (await redis.client.xrange('ncc:checkins', id, id)) as [[string, string[]]];
+    expect(fields).toEqual(expect.arrayContaining(['userId', String(DEMO.id), 'locationId', '1001', 'starRating', '5']));
+
+    const logout = await fetch(`${auth.url}/logout`, { headers: { cookie } });
+    expect(logout.status).toBe(200);
+    expect(await logout.json()).toEqual({ status: 'OK' });
+    expect(await redis.client.exists(key)).toBe(0);
+
+    const refused = await postJson(`${checkin.url}/api/checkin`, { userId: DEMO.id, locationId: 1002, starRating: 4 }, { cookie });
+    expect(refused.status).toBe(401);
+    expect(await refused.json()).toMatchObject({ error: { code: expect.any(String), message: expect.any(String) } });
+    expect(await redis.client.xlen('ncc:checkins')).toBe(before + 1);
+  });
+
+  it('when the process gets SIGTERM (what `docker compose stop` sends through init), then it shuts down gracefully with exit 0', async () => {
+    expect(await stop(checkin)).toBe(0);
+    expect(checkin.output()).toContain('Shutdown complete.');
+  });
+});
+
+describe('two checkin replicas behind a round-robin proxy (the compose gateway in miniature)', () => {
+  /** A reverse proxy like the nginx gateway: alternates between backends, sets X-Forwarded-*. */
+  function startProxy(backends: () => number[]): Promise<{ url: string; served: number[]; close(): Promise<void> }> {
+    const served: number[] = [];
+    let next = 0;
+    const server = http.createServer((req, res) => {
+      const ports = backends();
+      const port = ports[next++ % ports.length]!;
+      served.push(port);
+      const upstream = http.request(
+        {
+          host: '127.0.0.1',
+          port,
+          // A fresh connection per request, so a restarted replica never gets a dead pooled socket.
+          agent: false,
+          method: req.method,
+          path: req.url,
+          headers: { ...req.headers, 'x-forwarded-for': req.socket.remoteAddress ?? '', 'x-forwarded-proto': 'http', 'x-forwarded-host': req.headers.host ?? '' },
+        },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
+      upstream.on('error', () => {
+        res.writeHead(502).end();
+      });
+      req.pipe(upstream);
+    });
+    return new Promise((resolve) =>
+      server.listen(0, '127.0.0.1', () =>
+        resolve({
+          url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+          served,
+          close: () =>
+            new Promise<void>((done) => {
+              server.close(() => done());
+              server.closeAllConnections();
+            }),
+        }),
+      ),
+    );
+  }
+
+  it('when one login cookie is sent through the proxy, then both replicas accept it, also after both restart', async () => {
+    const auth = running.find((a) => a.name === 'auth') ?? (await start('auth'));
+    const ports = [await freePort(), await freePort()];
+    let replicas = await Promise.all(ports.map((port) => start('checkin', port)));
+    const proxy = await startProxy(() => ports);
+    try {
+      const login = await postJson(`${auth.url}/login`, { email: DEMO.email, password: DEMO.password });
+      expect(login.status).toBe(200);
+      const cookie = cookiePair(login, 'checkinapp')!;
+      const key = `ncc:session:${sessionIdOf(cookie)}`;
+      const before = await redis.client.xlen('ncc:checkins');
+
+      let location = 2000;
+      const checkinThroughProxy = async (): Promise<number> =>
+        (await postJson(`${proxy.url}/api/checkin`, { userId: DEMO.id, locationId: ++location, starRating: 3 }, { cookie })).status;
+
+      const firstRound = [await checkinThroughProxy(), await checkinThroughProxy(), await checkinThroughProxy(), await checkinThroughProxy()];
+      expect(firstRound).toEqual([202, 202, 202, 202]);
+      expect(proxy.served).toEqual([ports[0], ports[1], ports[0], ports[1]]);
+      expect(await redis.client.xlen('ncc:checkins')).toBe(before + 4);
+
+      // Restart both replicas (graceful stop, fresh processes, same ports): nothing about the session
+      // lived in them, so the same cookie keeps working.
+      expect(await Promise.all(replicas.map((r) => stop(r)))).toEqual([0, 0]);
+      expect(await redis.client.exists(key)).toBe(1);
+      replicas = await Promise.all(ports.map((port) => start('checkin', port)));
+
+      const secondRound = [await checkinThroughProxy(), await checkinThroughProxy()];
+      expect(secondRound).toEqual([202, 202]);
+      expect(proxy.served.slice(4)).toEqual([ports[0], ports[1]]);
+      expect(await redis.client.xlen('ncc:checkins')).toBe(before + 6);
+      expect(await redis.client.exists(key)).toBe(1);
+
+      // And without the cookie both refuse.
+      const anonymous = [
+        (await postJson(`${proxy.url}/api/checkin`, { userId: DEMO.id, locationId: 9999, starRating: 3 })).status,
+        (await postJson(`${proxy.url}/api/checkin`, { userId: DEMO.id, locationId: 9999, starRating: 3 })).status,
+      ];
+      expect(anonymous).toEqual([401, 401]);
+      expect(await redis.client.xlen('ncc:checkins')).toBe(before + 6);
+    } finally {
+      await proxy.close();
+    }
+  });
+});

@@ -1,0 +1,189 @@
+/**
+ * docker-compose.yml, checked without a Docker engine: Debian's docker-compose 1.29 validates the file
+ * against its schema and resolves it (variable defaults, YAML merge keys) exactly as `up` would; the
+ * assertions below run on that resolved output, so they see what the engine would be given.
+ * scripts/install-system-deps.sh installs docker-compose; outside CI a missing binary skips this file
+ * (saying so), in CI (CI set) it fails.
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { ROOT } from './support/services.js';
+
+const COMPOSE_FILE = join(ROOT, 'docker-compose.yml');
+const available = spawnSync('docker-compose', ['version', '--short'], { encoding: 'utf8' }).status === 0;
+const inCi = Boolean(process.env['CI']);
+if (!available && !inCi) {
+  console.warn('test/compose.test.ts SKIPPED: docker-compose is not installed (bash scripts/install-system-deps.sh installs it).');
+}
+
+/** Only PATH and HOME: the "zero set-up" case, whatever the shell running the tests has exported. */
+function composeRun(args: string[], options: { env?: Record<string, string>; input?: string } = {}) {
+  const env = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/root', ...options.env };
+  return spawnSync('docker-compose', args, { cwd: ROOT, env, encoding: 'utf8', input: options.input, timeout: 20_000 });
+}
+
+interface ResolvedService {
+  image?: string;
+  build?: { args?: Record<string, string> };
+  command?: string[];
+  environment?: Record<string, string | number | null>;
+  ports?: (string | { published: number | string; target: number; host_ip?: string })[];
+  expose?: string[];
+  volumes?: (string | { source: string; target: string })[];
+  healthcheck?: { test: string[] };
+  depends_on?: Record<string, { condition: string }>;
+  restart?: string;
+  init?: boolean;
+  scale?: number;
+  deploy?: { replicas?: number };
+  profiles?: string[];
+}
+interface Resolved {
+  services: Record<string, ResolvedService>;
+  volumes?: Record<string, unknown>;
+}
+
+const resolvedCache = new Map<string, Resolved>();
+function resolvedConfig(env: Record<string, string> = {}): Resolved {
+  const cacheKey = JSON.stringify(env);
+  const cached = resolvedCache.get(cacheKey);
+  if (cached) return cached;
+  const result = composeRun(['-f', COMPOSE_FILE, 'config'], { env });
+  if (result.status !== 0) throw new Error(`docker-compose config failed:\n${result.stderr}`);
+  const config = parse(result.stdout) as Resolved;
+  resolvedCache.set(cacheKey, config);
+  return config;
+}
+
+function service(config: Resolved, name: string): ResolvedService {
+  const found = config.services[name];
+  if (!found) throw new Error(`no service ${name}`);
+  return found;
+}
+
+/** Short ("127.0.0.1:6379:6379/tcp") and long ({published, target}) port syntax, normalised. */
+function ports(s: ResolvedService): { hostIp: string; published: string; target: string }[] {
+  return (s.ports ?? []).map((p) => {
+    if (typeof p !== 'string') return { hostIp: p.host_ip ?? '', published: String(p.published), target: String(p.target) };
+    const parts = p.replace(/\/\w+$/, '').split(':');
+    const target = parts.pop()!;
+    const published = parts.pop() ?? '';
+    return { hostIp: parts.join(':'), published, target };
+  });
+}
+
+const env = (s: ResolvedService, key: string): string | undefined => {
+  const value = s.environment?.[key];
+  return value === undefined || value === null ? undefined : String(value);
+};
+
+describe.skipIf(!available && !inCi)('docker-compose.yml, validated by docker-compose without an engine', () => {
+  it('when checked with `docker-compose config -q`, then it is valid with no warning', () => {
+    expect(available, 'docker-compose must be installed in CI (scripts/install-system-deps.sh)').toBe(true);
+    const result = composeRun(['-f', COMPOSE_FILE, 'config', '-q']);
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+  });
+
+  it('when the file has a key docker-compose does not know, then the same check fails (the validator is not a no-op)', () => {
+    const broken = readFileSync(COMPOSE_FILE, 'utf8').replace(/^  checkin:\n/m, '  checkin:\n    replicas_typo: 2\n');
+    const result = composeRun(['-f', '-', 'config', '-q'], { input: broken });
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain('replicas_typo');
+  });
+
+  it('when resolved with nothing set, then Redis is a pinned Redis 7 with append-only persistence on a named volume, a PING healthcheck and a loopback port', () => {
+    const config = resolvedConfig();
+    const redis = service(config, 'redis');
+    expect(redis.image).toMatch(/^redis:7\.\d+/);
+    expect(redis.command?.join(' ')).toContain('--appendonly yes');
+    const dataVolume = (redis.volumes ?? []).map((v) => (typeof v === 'string' ? v.split(':').slice(0, 2) : [v.source, v.target])).find(([, target]) => target === '/data');
+    expect(dataVolume?.[0]).toBe('redis-data');
+    expect(Object.keys(config.volumes ?? {})).toContain('redis-data');
+    expect(redis.healthcheck?.test.join(' ')).toContain('redis-cli ping');
+    expect(ports(redis)).toEqual([{ hostIp: '127.0.0.1', published: '6379', target: '6379' }]);
+  });
+
+  it('when resolved, then seed runs the auth image once Redis is healthy, and auth waits for Redis and a successful seed', () => {
+    const config = resolvedConfig();
+    const seed = service(config, 'seed');
+    expect(seed.build?.args?.['SERVICE']).toBe('auth');
+    expect(seed.command).toEqual(['node', 'dist/cli/seed.js']);
+    expect(seed.depends_on).toEqual({ redis: { condition: 'service_healthy' } });
+    expect(seed.restart).toBe('no');
+
+    const auth = service(config, 'auth');
+    expect(auth.depends_on).toEqual({ redis: { condition: 'service_healthy' }, seed: { condition: 'service_completed_successfully' } });
+    expect(ports(auth)).toEqual([{ hostIp: '', published: '8083', target: '8083' }]);
+    expect(env(auth, 'AUTH_PORT')).toBe('8083');
+  });
+
+  it('when resolved, then auth and checkin run in production mode with JSON logs, /readyz healthchecks, restart on failure and an init for signals', () => {
+    const config = resolvedConfig();
+    for (const name of ['auth', 'checkin']) {
+      const s = service(config, name);
+      expect(env(s, 'NODE_ENV')).toBe('production');
+      expect(env(s, 'LOG_FORMAT')).toBe('json');
+      expect(env(s, 'REDIS_URL')).toBe('redis://redis:6379');
+      expect(s.healthcheck?.test.join(' ')).toContain('/readyz');
+      expect(s.restart).toBe('on-failure');
+      expect(s.init).toBe(true);
+      expect(s.depends_on?.['redis']).toEqual({ condition: 'service_healthy' });
+    }
+  });
+
+  it('when nothing is set, then both services share one labelled development secret of at least 32 characters and non-Secure cookies for http://localhost', () => {
+    const config = resolvedConfig();
+    const [auth, checkin] = [service(config, 'auth'), service(config, 'checkin')];
+    const secret = env(auth, 'SESSION_SECRET')!;
+    expect(secret.length).toBeGreaterThanOrEqual(32);
+    expect(secret).toMatch(/development/);
+    expect(env(checkin, 'SESSION_SECRET')).toBe(secret);
+    expect(env(auth, 'COOKIE_SECURE')).toBe('false');
+    expect(env(checkin, 'COOKIE_SECURE')).toBe('false');
+  });
+
+  it('when SESSION_SECRET and COOKIE_SECURE are set in the environment, then both services get them (how production overrides the defaults)', () => {
+    const production = 'x'.repeat(20) + 'production-secret-from-a-vault';
+    const config = resolvedConfig({ SESSION_SECRET: production, COOKIE_SECURE: 'true' });
+    for (const name of ['auth', 'checkin']) {
+      expect(env(service(config, name), 'SESSION_SECRET')).toBe(production);
+      expect(env(service(config, name), 'COOKIE_SECURE')).toBe('true');
+    }
+  });
+
+  it('when resolved, then checkin has 2 unpublished replicas trusting one proxy hop, and the nginx gateway on 8082 proxies to them by service name', () => {
+    const config = resolvedConfig();
+    const checkin = service(config, 'checkin');
+    expect(checkin.scale ?? checkin.deploy?.replicas).toBe(2);
+    expect(checkin.ports ?? []).toEqual([]);
+    expect(env(checkin, 'TRUST_PROXY')).toBe('1');
+    // auth is reached directly: trusting X-Forwarded-For there would let clients choose their address.
+    expect(env(service(config, 'auth'), 'TRUST_PROXY')).toBe('0');
+
+    const gateway = service(config, 'gateway');
+    expect(gateway.image).toMatch(/^nginx:\d+\.\d+/);
+    expect(ports(gateway)).toEqual([{ hostIp: '', published: '8082', target: '8082' }]);
+    expect(gateway.depends_on).toEqual({ checkin: { condition: 'service_healthy' } });
+    const mount = (gateway.volumes ?? []).map(String).find((v) => v.includes('/etc/nginx/conf.d/default.conf'));
+    expect(mount).toBeDefined();
+    const nginxConf = readFileSync(mount!.split(':')[0]!, 'utf8');
+    expect(nginxConf).toMatch(/^\s*listen 8082;/m);
+    expect(nginxConf).toMatch(/^resolver 127\.0\.0\.11\b/m);
+    expect(nginxConf).toContain(`http://checkin:${env(checkin, 'CHECKIN_PORT')}`);
+    for (const header of ['X-Forwarded-For', 'X-Forwarded-Proto', 'X-Forwarded-Host']) expect(nginxConf).toContain(`proxy_set_header ${header} `);
+  });
+
+  it('when resolved, then every image is pinned (no :latest, no bare name) and RedisInsight is only in the "tools" profile', () => {
+    const config = resolvedConfig();
+    for (const [name, s] of Object.entries(config.services)) {
+      if (s.build) continue; // built locally from this repository
+      expect(s.image, name).toMatch(/:[0-9][\w.-]*$/);
+    }
+    expect(service(config, 'redisinsight').profiles).toEqual(['tools']);
+    for (const name of ['redis', 'seed', 'auth', 'checkin', 'gateway']) expect(service(config, name).profiles, name).toBeUndefined();
+  });
+});
