@@ -3,6 +3,7 @@
  * fixation, failed logins that write nothing and cannot be told apart, the 72-byte bcrypt boundary,
  * and every body error.
  */
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cookiePair, postJson, sessionIdOf, type SpawnedRedis, spawnRedis } from '@ncc/testing';
 import { createUsers, DEMO, login, type StartedService, startAuth } from '../../../test/support/services.js';
@@ -262,6 +263,29 @@ describe('POST /login body errors', () => {
   it('when the body has an unknown field, then 400 naming it', async () => {
     const body = await expectError(await post(JSON.stringify({ email: DEMO.email, password: DEMO.password, admin: true })), 400, 'VALIDATION_FAILED');
     expect(body.error['fields']).toEqual(['admin']);
+  });
+
+  const postEncoded = (body: Buffer | string, encoding: string): Promise<Response> =>
+    fetch(`${auth.url}/login`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': encoding }, body });
+
+  it('when a gzip body is corrupt, then 400 BAD_REQUEST, not a 500', async () => {
+    const body = await expectError(await postEncoded('{"email":"x"}', 'gzip'), 400, 'BAD_REQUEST');
+    expect(body.error['message']).toBe('The request could not be read.');
+  });
+
+  it('when a gzip body inflates past 10 kB, then 413 (the limit counts inflated bytes)', async () => {
+    const bomb = gzipSync(JSON.stringify({ email: DEMO.email, password: ' '.repeat(200_000) }));
+    expect(bomb.length).toBeLessThan(10 * 1024);
+    await expectError(await postEncoded(bomb, 'gzip'), 413, 'PAYLOAD_TOO_LARGE');
+  });
+
+  it('when a valid gzip body is sent, then it is read like a plain one', async () => {
+    const res = await postEncoded(gzipSync(JSON.stringify({ email: DEMO.email, password: DEMO.password })), 'gzip');
+    expect(res.status).toBe(200);
+  });
+
+  it('when the content encoding is unknown, then 415', async () => {
+    await expectError(await postEncoded('{}', 'compress'), 415, 'UNSUPPORTED_MEDIA_TYPE');
   });
 
   it('when the body is JSON but not an object, then 400', async () => {

@@ -275,6 +275,17 @@ describe('400/413/415: the body, once the session is valid', () => {
     await expectError(await post(JSON.stringify({ userId: 77, locationId: 1, starRating: 5, pad: 'x'.repeat(11 * 1024) })), 413, 'PAYLOAD_TOO_LARGE');
   });
 
+  it('when a gzip body is corrupt, then 400 BAD_REQUEST (not a 500) and nothing is written', async () => {
+    const lenBefore = await redis.client.xlen(STREAM);
+    const res = await fetch(url(), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip', cookie: demoCookie },
+      body: '{"userId":77}',
+    });
+    await expectError(res, 400, 'BAD_REQUEST');
+    expect(await redis.client.xlen(STREAM)).toBe(lenBefore);
+  });
+
   it.each([
     ['starRating 6', { userId: 77, locationId: 1, starRating: 6 }, ['starRating']],
     ['starRating -1', { userId: 77, locationId: 1, starRating: -1 }, ['starRating']],
