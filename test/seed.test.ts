@@ -112,6 +112,19 @@ describe('pnpm seed', () => {
     expect((await postJson(`${auth.url}/login`, { email: 'dev.kowalski@example.com', password: 'a-new-password-1' })).status).toBe(200);
   });
 
+  it('when --force changes a user\'s email, then the old address no longer logs in and its index entry is gone', async () => {
+    const hana = await redis.client.hgetall('ncc:user:2');
+    expect(hana['email']).toBe('hana.tanaka@example.com');
+    const file = writeUsers('renamed.json', [{ id: 2, firstName: 'Hana', lastName: 'Tanaka', email: 'hana.t@example.com', password: 'hana-new-pw-2' }]);
+    const run = await runCli('seed', ['--force', '--file', file]);
+    expect(run.code).toBe(0);
+    expect(run.stdout.trim()).toBe('Seeded users: 0 created, 1 updated, 0 skipped.');
+    expect(await redis.client.get('ncc:user:email:hana.t@example.com')).toBe('2');
+    expect(await redis.client.exists('ncc:user:email:hana.tanaka@example.com')).toBe(0);
+    expect((await postJson(`${auth.url}/login`, { email: 'hana.tanaka@example.com', password: 'hana-new-pw-2' })).status).toBe(401);
+    expect((await postJson(`${auth.url}/login`, { email: 'hana.t@example.com', password: 'hana-new-pw-2' })).status).toBe(200);
+  });
+
   it('when two users in the file share an email case-insensitively, then exit 1 naming both ids and nothing is written', async () => {
     const file = writeUsers('duplicates.json', [
       { id: 901, firstName: 'Pat', lastName: 'One', email: 'Pat.Twin@example.com', password: 'pw-901-pw' },
