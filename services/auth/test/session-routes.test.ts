@@ -118,6 +118,17 @@ describe('GET /me', () => {
     expect(((await after.json()) as { error: { code: string } }).error.code).toBe('UNAUTHENTICATED');
   });
 
+  it('when the logged-in user has been deleted from Redis, then 401, the session is destroyed and the cookie expired', async () => {
+    await createUsers(redis.url, [{ id: 600, email: 'short.lived@example.com', password: 'short-lived-pw' }]);
+    const cookie = await login(auth.url, 'short.lived@example.com', 'short-lived-pw');
+    await redis.client.del('ncc:user:600', 'ncc:user:email:short.lived@example.com');
+    const res = await fetch(`${auth.url}/me`, { headers: { cookie } });
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('UNAUTHENTICATED');
+    expectClearedCookie(res);
+    expect(await redis.client.exists(sessionKey(cookie))).toBe(0);
+  });
+
   it('when the cookie belongs to an anonymous visit-counter session, then 401', async () => {
     const visit = await fetch(`${auth.url}/visits`);
     const cookie = cookiePair(visit, 'checkinapp')!;
@@ -196,6 +207,28 @@ describe('GET /visits', () => {
     expect(after.status).toBe(200);
     expect(((await after.json()) as { visits: number }).visits).toBe(3);
     expect(after.headers.getSetCookie()).toEqual([]);
+  });
+});
+
+describe('SESSION_TTL_S', () => {
+  it('when SESSION_TTL_S=120, then the session key, the cookie expiry and the visit counter all use 120 s', async () => {
+    const shortAuth = await startAuth(redis.url, { SESSION_TTL_S: '120' });
+    try {
+      const res = await postJson(`${shortAuth.url}/login`, { email: DEMO.email, password: DEMO.password });
+      expect(res.status).toBe(200);
+      const cookie = cookiePair(res, 'checkinapp')!;
+      const ttl = await redis.client.ttl(sessionKey(cookie));
+      expect(ttl).toBeGreaterThan(110);
+      expect(ttl).toBeLessThanOrEqual(120);
+      const expires = Date.parse(/Expires=([^;]+)/.exec(res.headers.getSetCookie()[0]!)![1]!);
+      expect(Math.abs(expires - (Date.now() + 120_000))).toBeLessThan(5_000);
+      await fetch(`${shortAuth.url}/visits`, { headers: { cookie } });
+      const visitsTtl = await redis.client.ttl(visitsKey(cookie));
+      expect(visitsTtl).toBeGreaterThan(110);
+      expect(visitsTtl).toBeLessThanOrEqual(120);
+    } finally {
+      await shortAuth.close();
+    }
   });
 });
 

@@ -114,6 +114,16 @@ describe('accepted checkin', () => {
     expect(ttl).toBeGreaterThan(86_390);
     expect(ttl).toBeLessThanOrEqual(86_400);
   });
+
+  it('when a checkin reads a session, then it refreshes the idle TTL without rewriting the value', async () => {
+    const cookie = await login(auth.url);
+    const key = sessionKey(cookie);
+    const value = await redis.client.get(key);
+    await redis.client.expire(key, 500);
+    expect((await checkin(checkinSvc.url, { userId: 77, locationId: location(), starRating: 1 }, cookie)).status).toBe(202);
+    expect(await redis.client.ttl(key)).toBeGreaterThan(86_390);
+    expect(await redis.client.get(key)).toBe(value);
+  });
 });
 
 describe('401: no valid session', () => {
