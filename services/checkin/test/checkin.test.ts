@@ -381,3 +381,16 @@ describe('422: duplicates', () => {
     expect(ttl).toBeLessThanOrEqual(86_400);
   });
 });
+
+describe('logs', () => {
+  it('when all of the above has run, then no log line of either service contains a session id, a cookie or the secret', async () => {
+    const sid = sessionIdOf(demoCookie);
+    for (const text of [checkinSvc.logs.text(), auth.logs.text()]) {
+      expect(text).not.toContain(sid);
+      expect(text).not.toContain('s%3A');
+      expect(text).not.toContain(TEST_SECRET);
+      expect(text).not.toContain(DEMO.password);
+    }
+    expect(checkinSvc.logs.find(REJECT_LOG).length).toBeGreaterThan(1000);
+  });
+});
