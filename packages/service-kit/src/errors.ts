@@ -91,7 +91,11 @@ function fromBodyParser(err: BodyParserError): AppError | undefined {
     case 'parameters.too.many':
       return new AppError(400, 'BAD_REQUEST', 'The request could not be read.');
     default:
-      return undefined;
+      // body-parser wraps other read failures (a corrupt gzip/deflate body: a zlib error) as a bare
+      // 4xx without a type. Still the client's fault, so a 400 — never a 500 — and never their text.
+      return typeof err.status === 'number' && err.status >= 400 && err.status < 500
+        ? new AppError(400, 'BAD_REQUEST', 'The request could not be read.')
+        : undefined;
   }
 }
 

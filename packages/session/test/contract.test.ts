@@ -48,7 +48,7 @@ async function startApp(settings: SessionSettings): Promise<RunningServer> {
 }
 
 // The services' own client settings, so the contract is tested the way it runs.
-import { createRedisClient, closeRedis, type RedisClient } from '@ncc/service-kit';
+import { createRedisClient, closeRedis, type RedisClient, waitForRedis } from '@ncc/service-kit';
 let client: RedisClient;
 const redisClient = (): RedisClient => client;
 
@@ -59,6 +59,8 @@ let onlyNew: RunningServer;
 beforeAll(async () => {
   redis = await spawnRedis();
   client = createRedisClient({ REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: 1000, REDIS_CONNECT_TIMEOUT_MS: 1000 }, logs.logger);
+  // The client fails fast while not ready (no offline queue): wait, or the first test races the connect.
+  await waitForRedis(client, 5000);
   server = await startApp(settingsWith([OLD_SECRET]));
   rotated = await startApp(settingsWith([NEW_SECRET, OLD_SECRET]));
   onlyNew = await startApp(settingsWith([NEW_SECRET]));

@@ -16,6 +16,8 @@ export interface AuthAppOptions extends ServiceParts<AuthConfig> {
 export function createAuthApp({ config, logger, redis, hasher }: AuthAppOptions): Express {
   const settings = sessionSettings(config);
   const passwords = hasher ?? new BcryptHasher(config.BCRYPT_ROUNDS);
+  // Make the dummy hash now, so the first unknown-email login costs one compare like any other.
+  if (passwords instanceof BcryptHasher) void passwords.warmUp().catch(() => undefined);
   const users = new UsersRepository(redis);
 
   const app = createBaseApp({ trustProxy: config.TRUST_PROXY });

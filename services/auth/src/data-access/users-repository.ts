@@ -73,6 +73,7 @@ export class UsersRepository {
       const holder = Number(await this.redis.get(key));
       if (holder !== user.id) throw new EmailTakenError(user.email, holder);
     }
+    const previousEmail = await this.redis.hget(userKey(user.id), 'email');
     await this.redis.hset(userKey(user.id), {
       id: String(user.id),
       firstName: user.firstName,
@@ -80,6 +81,12 @@ export class UsersRepository {
       email: user.email,
       password: user.passwordHash,
     });
+    // A changed email (seed --force) releases the old index entry: otherwise the old address would
+    // still log this user in, and could never be given to anyone else.
+    if (previousEmail && previousEmail.toLowerCase() !== user.email.toLowerCase()) {
+      const oldKey = emailKey(previousEmail);
+      if ((await this.redis.get(oldKey)) === String(user.id)) await this.redis.del(oldKey);
+    }
   }
 
   async nextId(): Promise<number> {

@@ -6,8 +6,14 @@ export class DuplicateEmailError extends Error {
   constructor(
     readonly email: string,
     readonly ids: [number, number],
+    /** true when ids[0] already holds the email in Redis (rather than both being in the input). */
+    existing = false,
   ) {
-    super(`Users ${ids[0]} and ${ids[1]} share the email ${email} (emails are case-insensitive); neither could log in. Fix the data and re-run.`);
+    super(
+      existing
+        ? `Email ${email} already belongs to user ${ids[0]}; refusing user ${ids[1]} (emails are case-insensitive). Nothing was written.`
+        : `Users ${ids[0]} and ${ids[1]} share the email ${email} (emails are case-insensitive); neither could log in. Fix the data and re-run.`,
+    );
   }
 }
 
@@ -49,7 +55,7 @@ export async function seedUsers(
   checkUnique(users);
   for (const user of users) {
     const holder = await deps.repository.idForEmail(user.email);
-    if (holder !== null && holder !== user.id) throw new DuplicateEmailError(user.email.toLowerCase(), [holder, user.id]);
+    if (holder !== null && holder !== user.id) throw new DuplicateEmailError(user.email.toLowerCase(), [holder, user.id], true);
   }
   const result: SeedResult = { created: 0, updated: 0, skipped: 0 };
   const queue = [...users];
