@@ -17,8 +17,8 @@ interface Sent {
   locationId: number;
   starRating: number;
   status: number;
-  id?: string;
-  code?: string;
+  id?: string | undefined;
+  code?: string | undefined;
   start: number;
   end: number;
 }

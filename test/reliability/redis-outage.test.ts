@@ -173,6 +173,39 @@ describe('when Redis hangs (SIGSTOP: the TCP connection stays open but nothing a
   });
 });
 
+describe('when Redis answers reads but holds every write (CLIENT PAUSE WRITE, as during a failover)', () => {
+  it('then login answers 503 (never a 200 without a stored session) and an authenticated checkin 503, each in about the command timeout', async () => {
+    const keysBefore = await sessionKeys();
+    const xlenBefore = await redis.client.xlen('ncc:checkins');
+    const body = checkinBody();
+    await redis.client.call('CLIENT', 'PAUSE', '4000', 'WRITE');
+    let loginAnswer: Answer;
+    let checkinAnswer: Answer;
+    try {
+      loginAnswer = await postJsonTimed(`${auth.url}/login`, { email: DEMO.email, password: DEMO.password });
+      checkinAnswer = await postJsonTimed(`${checkin.url}/api/checkin`, body, { cookie });
+    } finally {
+      await redis.client.call('CLIENT', 'UNPAUSE');
+    }
+    console.log(`write pause: login 503 after ${loginAnswer.ms.toFixed(0)} ms, checkin 503 after ${checkinAnswer.ms.toFixed(0)} ms`);
+    expectUnavailable(loginAnswer, 'login');
+    expectUnavailable(checkinAnswer, 'checkin');
+    // Reads still work here, so login pays its bcrypt compare (~0.1–0.5 s on a busy 2-core box) before the held write times out.
+    expect(loginAnswer.ms).toBeLessThan(2500);
+    expect(checkinAnswer.ms).toBeLessThan(1500);
+    await sleep(100);
+    // The held writes run once the pause ends: the refused login stored no session...
+    expect(await sessionKeys()).toEqual(keysBefore);
+    // ...but the checkin script had already reached Redis and runs now: a 503 after a timeout is not a
+    // guaranteed no-op (docs/readme/reliability.md). The duplicate check makes the client's retry safe:
+    expect(await redis.client.xlen('ncc:checkins')).toBe(xlenBefore + 1);
+    const retry = await postJsonTimed(`${checkin.url}/api/checkin`, body, { cookie });
+    expect(retry.status, retry.text).toBe(422);
+    expect(retry.body).toMatchObject({ error: { code: 'DUPLICATE_CHECKIN' } });
+    expect(await redis.client.xlen('ncc:checkins')).toBe(xlenBefore + 1);
+  });
+});
+
 describe('when Redis is shut down politely (SIGTERM) and comes back', () => {
   it('then /readyz goes 503 while it is away and 200 once it is back; /healthz stays 200 throughout', async () => {
     await redis.shutdown();
