@@ -179,3 +179,35 @@ describe('when a service is told to stop while a request is in flight', () => {
     });
   }
 });
+
+describe('when an in-flight request outlives SHUTDOWN_TIMEOUT_MS', () => {
+  it('then the service cuts it after the timeout and still exits 0 (a hung Redis cannot block a deploy)', async () => {
+    const service = await spawnService('auth', { REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: '20000', SHUTDOWN_TIMEOUT_MS: '700' });
+    try {
+      redis.pause();
+      const inFlight = fetch(`${service.url}/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: DEMO.email, password: DEMO.password }),
+      }).then(
+        (res) => `answered ${res.status}`,
+        (err: unknown) => `cut: ${err instanceof Error ? err.message : String(err)}`,
+      );
+      await sleep(300);
+      const signalled = performance.now();
+      service.child.kill('SIGTERM');
+      const code = await service.exited;
+      const ms = performance.now() - signalled;
+      console.log(`exit ${code} ${ms.toFixed(0)} ms after SIGTERM with a request stuck on a stopped Redis; client: ${await inFlight}`);
+      expect(code).toBe(0);
+      // 700 ms for the request, then at most ~1 s for QUIT to a Redis that cannot answer, then a hard disconnect.
+      expect(ms).toBeGreaterThanOrEqual(650);
+      expect(ms).toBeLessThan(4000);
+      expect(await inFlight).toMatch(/^cut: /);
+      expect(service.output()).toMatch(/Shutdown complete\./);
+    } finally {
+      redis.resume();
+      await service.stop('SIGKILL');
+    }
+  });
+});
