@@ -74,7 +74,8 @@ describe('when Redis refuses connections (killed)', () => {
     const answer = await postJsonTimed(`${checkin.url}/api/checkin`, checkinBody());
     expect(answer.status).toBe(401);
     expect(answer.body).toMatchObject({ error: { code: 'UNAUTHENTICATED' } });
-    expect(answer.ms).toBeLessThan(200);
+    // Timing is only a sanity bound here (the box is shared); the hang case below proves no Redis call.
+    expect(answer.ms).toBeLessThan(1000);
   });
 
   it('then /healthz stays 200 and /readyz says 503, and the process keeps serving', async () => {
@@ -133,14 +134,15 @@ describe('when Redis hangs (SIGSTOP: the TCP connection stays open but nothing a
   let answers: Record<string, Answer>;
   let ready: Answer;
   let health: Answer;
+  let noCookie: Answer;
 
   beforeAll(async () => {
-    // Make sure the session TTL refresh is not due, so /me would only read (a stopped Redis fails reads too).
     redis.pause();
     try {
       answers = await requestsNeedingRedis();
       ready = await call(`${auth.url}/readyz`);
       health = await call(`${auth.url}/healthz`);
+      noCookie = await postJsonTimed(`${checkin.url}/api/checkin`, checkinBody());
     } finally {
       redis.resume();
     }
@@ -155,6 +157,12 @@ describe('when Redis hangs (SIGSTOP: the TCP connection stays open but nothing a
       expect(answer.ms, `${label} took ${answer.ms.toFixed(0)} ms`).toBeGreaterThanOrEqual(950);
     }
     console.log('503 latency with Redis stopped (ms):', Object.fromEntries(Object.entries(answers).map(([k, a]) => [k, Math.round(a.ms)])));
+  });
+
+  it('then a checkin without a cookie answers 401 well before the command timeout: it made no Redis call', () => {
+    expect(noCookie.status).toBe(401);
+    expect(noCookie.body).toMatchObject({ error: { code: 'UNAUTHENTICATED' } });
+    expect(noCookie.ms).toBeLessThan(900);
   });
 
   it('then /readyz answers 503 within the command timeout and /healthz 200', () => {
