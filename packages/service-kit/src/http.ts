@@ -68,6 +68,15 @@ export async function startServer(app: Express, port: number, host = '127.0.0.1'
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   server.requestTimeout = 30_000;
+  let closing = false;
+  // server.close() only closes the connections idle at that moment. A keep-alive connection whose
+  // request was in flight becomes idle after its response and would hold the shutdown open until
+  // SHUTDOWN_TIMEOUT_MS; close each one as soon as its response has gone out.
+  server.on('request', (_req, res: http.ServerResponse) => {
+    res.once('finish', () => {
+      if (closing) setImmediate(() => server.closeIdleConnections());
+    });
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -83,6 +92,7 @@ export async function startServer(app: Express, port: number, host = '127.0.0.1'
     url: `http://${shownHost}:${address.port}`,
     close: (timeoutMs = 10_000) =>
       new Promise<void>((resolve) => {
+        closing = true;
         const timer = setTimeout(() => server.closeAllConnections(), timeoutMs);
         timer.unref();
         server.close(() => {

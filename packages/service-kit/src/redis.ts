@@ -27,6 +27,10 @@ export function failFastOptions(settings: Omit<RedisSettings, 'REDIS_URL'>, logg
     maxRetriesPerRequest: 1,
     commandTimeout: settings.REDIS_COMMAND_TIMEOUT_MS,
     connectTimeout: settings.REDIS_CONNECT_TIMEOUT_MS,
+    // A command in flight when the connection dropped may already have run. Resending it after the
+    // reconnect ran the checkin script twice: the client got 422 DUPLICATE_CHECKIN for the checkin its
+    // own request had just stored. Not resending leaves it to the command timeout: a 503, retry-safe.
+    autoResendUnfulfilledCommands: false,
     enableReadyCheck: true,
     lazyConnect: false,
     retryStrategy: (attempt) => {

@@ -26,6 +26,10 @@ export function createSessionStore({ settings, redis, logger }: SessionDeps): Nc
  * express-session over connect-redis with the ncc contract. `saveUninitialized: false` means an
  * anonymous request writes no key and gets no cookie; `resave: false` means an unchanged session is
  * never written back (a re-save could resurrect a session that a concurrent logout destroyed).
+ * `unset: 'keep'`: with 'destroy', express-session DELetes the cookie's session whenever a request
+ * ends without req.session — which is also what a failed store read leaves behind. A Redis timeout
+ * then queued a DEL that logged the user out once Redis answered again (and held the 503 back for a
+ * second timeout). Logout calls req.session.destroy() explicitly, so nothing relies on 'destroy'.
  */
 export function createSessionMiddleware(deps: SessionDeps, store = createSessionStore(deps)): RequestHandler {
   const { settings } = deps;
@@ -36,7 +40,7 @@ export function createSessionMiddleware(deps: SessionDeps, store = createSession
     resave: false,
     saveUninitialized: false,
     rolling: false,
-    unset: 'destroy',
+    unset: 'keep',
     cookie: { ...cookieOptions(settings), maxAge: settings.ttlSeconds * 1000 },
   });
 }

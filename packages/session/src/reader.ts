@@ -43,7 +43,7 @@ export interface SessionReaderDeps {
  * Read-only session access for services that consume sessions but never create or change them.
  * Reads exactly what express-session wrote (same cookie, signature, key and serializer), in one
  * round trip, and never writes the value back — only refreshes the idle TTL, at most once per
- * interval, pipelined with the read.
+ * interval, sent with the read but not waited for.
  */
 export class SessionReader {
   private readonly serializer: SessionSerializer;
@@ -62,11 +62,15 @@ export class SessionReader {
     let text: string | null;
     try {
       if (this.throttle.due(sid)) {
-        // EXPIRE on a missing key is a no-op, so this cannot resurrect a destroyed session.
-        const results = await this.deps.redis.pipeline().get(key).expire(key, this.deps.settings.ttlSeconds).exec();
-        const [getErr, value] = results?.[0] ?? [new Error('Connection is closed.'), null];
-        if (getErr) throw getErr;
-        text = value as string | null;
+        const reading = this.deps.redis.get(key);
+        // Sent right behind the GET, but not awaited: a refresh that fails or is held (writes paused
+        // during a failover) must neither fail nor delay the read. EXPIRE on a missing key is a no-op,
+        // so this cannot resurrect a destroyed session.
+        this.deps.redis.expire(key, this.deps.settings.ttlSeconds).catch((err: unknown) => {
+          this.throttle.forget(sid);
+          this.deps.logger.debug('Could not refresh a session TTL.', { error: err instanceof Error ? err.message : String(err) });
+        });
+        text = await reading;
         if (text === null) this.throttle.forget(sid);
       } else {
         text = await this.deps.redis.get(key);

@@ -43,10 +43,11 @@ export interface NccStoreOptions {
 }
 
 /**
- * connect-redis 8.1 (the last line that accepts ioredis) with three changes:
+ * connect-redis 8.1 (the last line that accepts ioredis) with four changes:
  *  - Redis being unreachable surfaces as ServiceUnavailableError (503), never as "no session" (401);
  *  - express-session touches (EXPIRE) after every request; here at most once per interval per session;
  *    a failed touch is logged, never fails a response that is already on its way;
+ *  - a regenerate whose delete failed leaves no half-made session behind (see regenerate);
  *  - all/ids/length/clear are refused: they SCAN and MGET, which break on Redis Cluster.
  */
 export class NccRedisStore extends RedisStore {
@@ -76,6 +77,24 @@ export class NccRedisStore extends RedisStore {
   override async destroy(sid: string, cb?: Callback): Promise<unknown> {
     this.throttle.forget(sid);
     return super.destroy(sid, (err, data) => cb?.(unavailable(err), data));
+  }
+
+  /**
+   * express-session's Store.regenerate makes the new session even when deleting the old one failed;
+   * the new id then counts as "modified", so the error response carried a Set-Cookie and waited for
+   * (or failed) a second write of an empty session. On a failed delete keep the old session object:
+   * nothing is saved, no cookie is sent, and the 503 goes out at once.
+   */
+  override regenerate(req: Parameters<RedisStore['regenerate']>[0], fn: (err?: unknown) => void): void {
+    void this.destroy(req.sessionID, (err?: unknown) => {
+      if (err) {
+        fn(err);
+        return;
+      }
+      // express-session attaches generate() to its store at start-up (not in the Store typings).
+      (this as unknown as { generate(r: typeof req): void }).generate(req);
+      fn();
+    });
   }
 
   override async touch(sid: string, sess: SessionData, cb?: Callback): Promise<unknown> {
