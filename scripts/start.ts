@@ -48,9 +48,9 @@ async function shutdown(reason: string, code: number): Promise<never> {
   if (!stopping) {
     stopping = true;
     if (services.length === 0 && !redisServer) process.exit(code);
-    const what = ['auth', 'checkin'].filter((n) => services.some((s) => s.name === n));
-    if (redisServer) what.push('the redis-server started here');
-    say(`${reason}: stopping ${what.join(', ')}…`);
+    const what = services.filter((s) => s.running()).map((s) => s.name).sort();
+    if (redisServer?.running()) what.push('the redis-server started here');
+    say(`${reason}: stopping ${what.length > 0 ? what.join(', ') : 'nothing (all stopped already)'}…`);
     await stopAll();
     say(redisServer ? `Stopped. Data kept in ${shown(config.NCC_DATA_DIR)}.` : 'Stopped.');
     process.exit(code);

@@ -253,6 +253,29 @@ describe('pnpm start', () => {
     expect(output).not.toMatch(/at\s+\S+\s+\(.*:\d+:\d+\)/); // no stack trace
   });
 
+  it('when a service cannot start (its port is taken), then it stops what it started and exits 1, leaving the Redis at REDIS_URL alone', async () => {
+    const blocker: Server = createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const taken = String((blocker.address() as { port: number }).port);
+    try {
+      const run = await runStart({ REDIS_URL: redis.url, NCC_REDIS_PORT: String(await freePort()), AUTH_PORT: taken });
+      const processes = new Set<number>();
+      // Sample the children while they live, to check afterwards that none of them outlived the script.
+      const sampler = setInterval(() => run.descendants().forEach((pid) => processes.add(pid)), 100);
+      const code = await run.exited;
+      clearInterval(sampler);
+      expect(code).toBe(1);
+      expect(run.output()).toMatch(/^\[auth\] .*Could not listen on port/m);
+      expect(run.output()).toMatch(/auth exit/);
+      for (const pid of [reportedPid(run.output(), 'auth'), reportedPid(run.output(), 'checkin'), ...processes]) {
+        expect(alive(pid), `pid ${pid} still running`).toBe(false);
+      }
+      expect(await redis.client.ping()).toBe('PONG');
+    } finally {
+      blocker.close();
+    }
+  });
+
   it('when no Redis answers and the local Redis port is taken by something else, then it exits 1 naming the fixes', async () => {
     const blocker: Server = createServer((socket) => socket.destroy());
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
