@@ -15,7 +15,7 @@ import { ConfigError } from '@ncc/service-kit';
 import { redactUrl } from '../services/auth/src/cli/common.js';
 import { complain, launch, type Managed, say } from './start/children.js';
 import { loadStartConfig, ROOT, type StartConfig } from './start/config.js';
-import { portTaken, probeRedis, RedisServerMissingError, startLocalRedis } from './start/redis.js';
+import { launchLocalRedis, portTaken, probeRedis, RedisServerMissingError, waitForLocalRedis } from './start/redis.js';
 import { DEMO_USER_ID, seedDemoUsersIfMissing } from './start/seed.js';
 
 const SERVICE_STOP_TIMEOUT_MS = 15_000;
@@ -47,7 +47,7 @@ async function stopAll(): Promise<void> {
 async function shutdown(reason: string, code: number): Promise<never> {
   if (!stopping) {
     stopping = true;
-    if (services.length === 0 && !redisServer) process.exit(code);
+    if (!services.some((s) => s.running()) && !redisServer?.running()) process.exit(code);
     const what = services.filter((s) => s.running()).map((s) => s.name).sort();
     if (redisServer?.running()) what.push('the redis-server started here');
     say(`${reason}: stopping ${what.length > 0 ? what.join(', ') : 'nothing (all stopped already)'}…`);
@@ -90,7 +90,8 @@ async function chooseRedis(): Promise<string> {
   }
   try {
     say(`Starting redis-server on port ${port} (append-only data in ${shown(config.NCC_DATA_DIR)})…`);
-    redisServer = await startLocalRedis(port, config.NCC_DATA_DIR);
+    redisServer = launchLocalRedis(port, config.NCC_DATA_DIR);
+    await waitForLocalRedis(redisServer, port);
   } catch (err) {
     if (err instanceof RedisServerMissingError) {
       throw new StartError(
@@ -103,11 +104,14 @@ async function chooseRedis(): Promise<string> {
     throw new StartError(`Could not start redis-server: ${err instanceof Error ? err.message : String(err)}`);
   }
   say(`redis-server started (pid ${redisServer.pid}) on port ${port}.`);
+  void redisServer.exited.then((code) => {
+    if (!stopping) void shutdown(`redis-server exited (${code})`, 1);
+  });
   return `redis://127.0.0.1:${port}`;
 }
 
 async function startService(name: 'auth' | 'checkin', redisUrl: string): Promise<Managed> {
-  const service = await launch(name, process.execPath, ['--conditions=ncc-source', '--import', 'tsx', `services/${name}/src/main.ts`], {
+  const service = launch(name, process.execPath, ['--conditions=ncc-source', '--import', 'tsx', `services/${name}/src/main.ts`], {
     cwd: ROOT,
     env: {
       ...process.env,
@@ -118,6 +122,7 @@ async function startService(name: 'auth' | 'checkin', redisUrl: string): Promise
     },
   });
   services.push(service);
+  await service.started;
   say(`${name} started (pid ${service.pid}).`);
   // Once running, a service that exits on its own takes everything down: half a system is no use.
   void service.exited.then((code) => {

@@ -41,25 +41,26 @@ export function portTaken(port: number): Promise<boolean> {
 
 export class RedisServerMissingError extends Error {}
 
-/**
- * Start redis-server from PATH on 127.0.0.1:`port` with append-only persistence in `dir`, and wait for
- * PING. Throws RedisServerMissingError when there is no redis-server on PATH.
- */
-export async function startLocalRedis(port: number, dir: string): Promise<Managed> {
+/** redis-server from PATH on 127.0.0.1:`port`, with append-only persistence in `dir`. Not yet answering: see waitForLocalRedis. */
+export function launchLocalRedis(port: number, dir: string): Managed {
   mkdirSync(dir, { recursive: true });
-  let redis: Managed;
+  return launch('redis', 'redis-server', [
+    '--port', String(port),
+    '--bind', '127.0.0.1',
+    '--dir', dir,
+    // Every write goes to the append-only file (fsync once a second; on a graceful stop, all of it).
+    '--appendonly', 'yes',
+    '--appendfsync', 'everysec',
+    '--save', '',
+    '--loglevel', 'warning',
+    '--logfile', '',
+  ], { cwd: dir });
+}
+
+/** Wait until the launched redis-server answers PING. Throws RedisServerMissingError when there is no redis-server on PATH. */
+export async function waitForLocalRedis(redis: Managed, port: number): Promise<void> {
   try {
-    redis = await launch('redis', 'redis-server', [
-      '--port', String(port),
-      '--bind', '127.0.0.1',
-      '--dir', dir,
-      // Every write goes to the append-only file (fsync once a second; on a graceful stop, all of it).
-      '--appendonly', 'yes',
-      '--appendfsync', 'everysec',
-      '--save', '',
-      '--loglevel', 'warning',
-      '--logfile', '',
-    ], { cwd: dir });
+    await redis.started;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new RedisServerMissingError('redis-server is not on PATH');
     throw err;
@@ -68,11 +69,8 @@ export async function startLocalRedis(port: number, dir: string): Promise<Manage
   const deadline = Date.now() + 15_000;
   for (;;) {
     if (!redis.running()) throw new Error(`redis-server exited (${String(await redis.exited)}) before answering; see its [redis] lines above.`);
-    if ((await probeRedis(url, 500)).ok) return redis;
-    if (Date.now() > deadline) {
-      await redis.stop('SIGKILL', 1000);
-      throw new Error(`redis-server did not answer on port ${port} within 15 s.`);
-    }
+    if ((await probeRedis(url, 500)).ok) return;
+    if (Date.now() > deadline) throw new Error(`redis-server did not answer on port ${port} within 15 s.`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
