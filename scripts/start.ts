@@ -172,7 +172,7 @@ function nextSteps(redisUrl: string): string {
 try {
   const redisUrl = await chooseRedis();
   // Seeding (seconds of bcrypt on a fresh Redis) overlaps with the services' start-up.
-  const seeded = seedDemoUsersIfMissing(redisUrl);
+  const seeded = seedDemoUsersIfMissing(redisUrl, config.NCC_SEED_FILE);
   const [auth, checkin] = await Promise.all([startService('auth', redisUrl), startService('checkin', redisUrl)]);
   say(await seeded);
   await Promise.all([waitReady(auth, config.AUTH_PORT), waitReady(checkin, config.CHECKIN_PORT)]);

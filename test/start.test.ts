@@ -4,7 +4,7 @@
  * Never the shared Redis on 6379: REDIS_URL always points at a spawned Redis or at a port where nothing listens.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -196,13 +196,17 @@ describe('pnpm start', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'ncc-start-'));
     dirs.push(dataDir);
     const redisPort = await freePort();
-    const env = { REDIS_URL: await deadRedisUrl(), NCC_REDIS_PORT: String(redisPort), NCC_DATA_DIR: dataDir };
+    // Three users instead of the 120 demo users: the same seed code, without 30 s of bcrypt on a busy machine.
+    const seedFile = join(dataDir, 'users.json');
+    const users = [DEMO, { ...DEMO, id: 78, email: 'second@example.com' }, { ...DEMO, id: 79, email: 'third@example.com' }];
+    writeFileSync(seedFile, JSON.stringify({ users }));
+    const env = { REDIS_URL: await deadRedisUrl(), NCC_REDIS_PORT: String(redisPort), NCC_DATA_DIR: join(dataDir, 'redis'), NCC_SEED_FILE: seedFile };
 
     const first = await runStart(env);
-    await first.ready(90_000);
+    await first.ready();
     let output = first.output();
     expect(output).toContain(`Starting redis-server on port ${redisPort}`);
-    expect(output).toMatch(/Seeded demo users in [\d.]+ s: 120 created, 0 already there\./);
+    expect(output).toMatch(/Seeded demo users in [\d.]+ s: 3 created, 0 already there\./);
     const processes = first.descendants();
     expect(processes).toEqual(['redis-server', 'auth', 'checkin'].map((n) => reportedPid(output, n)).sort((a, b) => a - b));
 
@@ -218,7 +222,7 @@ describe('pnpm start', () => {
     expect(first.output()).toMatch(/^\[auth\] .*Shutdown complete\.[\s\S]*^\[redis\] .*ready to exit/m);
     expect(first.output()).toMatch(/^\[checkin\] .*Shutdown complete\.[\s\S]*^\[redis\] .*ready to exit/m);
     expect(await pingAnswers(redisPort)).toBe(false);
-    expect(existsSync(join(dataDir, 'appendonlydir'))).toBe(true);
+    expect(existsSync(join(dataDir, 'redis', 'appendonlydir'))).toBe(true);
 
     // Same data dir: users and sessions come back from the append-only file.
     const second = await runStart(env);

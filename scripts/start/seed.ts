@@ -1,30 +1,32 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { z } from 'zod';
 import { closeRedis, createRedisClient, createServiceLogger, waitForRedis } from '@ncc/service-kit';
 import { UsersRepository } from '../../services/auth/src/data-access/users-repository.js';
 import { BcryptHasher } from '../../services/auth/src/domain/passwords.js';
 import { userSchema } from '../../services/auth/src/domain/schemas.js';
 import { seedUsers } from '../../services/auth/src/domain/seeding.js';
-import { ROOT } from './config.js';
 
-/** The same file and the same idempotent domain code as `pnpm seed`. */
-export const DEMO_USERS_FILE = join(ROOT, 'services', 'auth', 'data', 'demo-users.json');
+/** The demo user: its presence means "seeded". */
 export const DEMO_USER_ID = 77;
 const fileSchema = z.object({ users: z.array(userSchema).min(1) });
 
 /**
- * Seed the demo users unless they are there. The demo user's presence is the quick check: hashing
+ * Seed the users of `file` (by default the same file as `pnpm seed`, with the same idempotent domain
+ * code) unless the demo user is there. The demo user's presence is the quick check: hashing
  * 120 passwords takes seconds, a restart should not pay for it again.
  */
-export async function seedDemoUsersIfMissing(redisUrl: string): Promise<string> {
+export async function seedDemoUsersIfMissing(redisUrl: string, file: string): Promise<string> {
   const logger = createServiceLogger('seed', { NODE_ENV: 'development', LOG_LEVEL: 'error' });
   const redis = createRedisClient({ REDIS_URL: redisUrl, REDIS_COMMAND_TIMEOUT_MS: 5000, REDIS_CONNECT_TIMEOUT_MS: 2000 }, logger);
   try {
     await waitForRedis(redis, 10_000);
     const repository = new UsersRepository(redis);
     if (await repository.exists(DEMO_USER_ID)) return `Demo users already there (user ${DEMO_USER_ID} exists): not seeding.`;
-    const { users } = fileSchema.parse(JSON.parse(readFileSync(DEMO_USERS_FILE, 'utf8')));
+    const parsed = fileSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
+    if (!parsed.success) {
+      throw new Error(`${file} is not a valid user list: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    }
+    const { users } = parsed.data;
     const started = Date.now();
     const deps = { repository, hasher: new BcryptHasher(10) };
     // The demo user goes last, on its own: its presence then means the whole seed finished, even if an
