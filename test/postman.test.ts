@@ -42,6 +42,47 @@ function report(summary: NewmanRunSummary): { total: number; failed: number; fai
   return { total, failed, failures };
 }
 
+interface Item {
+  name: string;
+  request: { method: string; url: { raw: string }; description: string };
+  event?: { listen: string; script: { exec: string[] } }[];
+}
+
+describe('the Postman files', () => {
+  it('when read, then the environment points at the default ports with the demo user, and every request explains itself for redis-cli', () => {
+    const environment = JSON.parse(readFileSync(ENVIRONMENT, 'utf8')) as { values: { key: string; value: string }[] };
+    expect(Object.fromEntries(environment.values.map((v) => [v.key, v.value]))).toEqual({
+      authUrl: 'http://localhost:8083',
+      checkinUrl: 'http://localhost:8082',
+      email: DEMO.email,
+      password: DEMO.password,
+      userId: String(DEMO.id),
+    });
+    const collection = JSON.parse(readFileSync(COLLECTION, 'utf8')) as { info: { schema: string }; item: Item[] };
+    expect(collection.info.schema).toBe('https://schema.getpostman.com/json/collection/v2.1.0/collection.json');
+    expect(collection.item.map((i) => `${i.request.method} ${i.request.url.raw}`)).toEqual([
+      'POST {{checkinUrl}}/api/checkin',
+      'POST {{authUrl}}/login',
+      'POST {{authUrl}}/login',
+      'GET {{authUrl}}/me',
+      'POST {{checkinUrl}}/api/checkin',
+      'POST {{checkinUrl}}/api/checkin',
+      'POST {{checkinUrl}}/api/checkin',
+      'POST {{authUrl}}/logout',
+      'POST {{checkinUrl}}/api/checkin',
+    ]);
+    let tests = 0;
+    for (const item of collection.item) {
+      expect(item.request.description, item.name).toMatch(/\*\*redis-cli:\*\* .*`(keys|get|ttl|xlen|exists) /);
+      const script = item.event?.find((e) => e.listen === 'test')?.script.exec.join('\n') ?? '';
+      expect(script, item.name).toMatch(/pm\.response\.to\.have\.status\(\d{3}\)/);
+      expect(script, item.name).toMatch(/pm\.response\.json\(\)/);
+      tests += script.match(/pm\.test\(/g)?.length ?? 0;
+    }
+    expect(tests).toBe(EXPECTED_ASSERTIONS);
+  });
+});
+
 describe('the Postman collection, run by newman', () => {
   let redis: SpawnedRedis;
   let auth: StartedService;
