@@ -173,6 +173,7 @@ try {
   const redisUrl = await chooseRedis();
   // Seeding (seconds of bcrypt on a fresh Redis) overlaps with the services' start-up.
   const seeded = seedDemoUsersIfMissing(redisUrl, config.NCC_SEED_FILE);
+  seeded.catch(() => undefined); // awaited below; this only keeps an early failure elsewhere from leaving it unhandled
   const [auth, checkin] = await Promise.all([startService('auth', redisUrl), startService('checkin', redisUrl)]);
   say(await seeded);
   await Promise.all([waitReady(auth, config.AUTH_PORT), waitReady(checkin, config.CHECKIN_PORT)]);
