@@ -1,0 +1,186 @@
+/**
+ * `pnpm start`: everything a newcomer needs, in one command.
+ *
+ * 1. Redis: REDIS_URL if a Redis answers there; otherwise a redis-server from PATH on NCC_REDIS_PORT
+ *    (6379) with append-only data in NCC_DATA_DIR (.data/redis, git-ignored); otherwise exit 1 naming
+ *    both fixes.
+ * 2. The demo users, unless user 77 already exists (the same idempotent seed as `pnpm seed`).
+ * 3. auth and checkin as child processes (exactly what `pnpm auth` / `pnpm checkin` run), their lines
+ *    prefixed with their names, until both answer /readyz; then the next steps.
+ * 4. Ctrl-C / SIGTERM: stop the services, then the redis-server if (and only if) it was started here,
+ *    each gracefully, and exit 0.
+ */
+import { relative } from 'node:path';
+import { ConfigError } from '@ncc/service-kit';
+import { redactUrl } from '../services/auth/src/cli/common.js';
+import { complain, launch, type Managed, say } from './start/children.js';
+import { loadStartConfig, ROOT, type StartConfig } from './start/config.js';
+import { launchLocalRedis, portTaken, probeRedis, RedisServerMissingError, waitForLocalRedis } from './start/redis.js';
+import { DEMO_USER_ID, seedDemoUsersIfMissing } from './start/seed.js';
+
+const SERVICE_STOP_TIMEOUT_MS = 15_000;
+const REDIS_STOP_TIMEOUT_MS = 10_000;
+const READY_TIMEOUT_MS = 90_000;
+
+/** Raised for a problem the user can fix: printed as is, no stack, exit 1. */
+class StartError extends Error {}
+
+let config: StartConfig;
+try {
+  config = loadStartConfig(process.env);
+} catch (err) {
+  complain(err instanceof ConfigError ? err.message : String(err));
+  process.exit(1);
+}
+
+const services: Managed[] = [];
+let redisServer: Managed | undefined;
+let stopping = false;
+
+/** Stop what this script started — services first (they finish in-flight requests against Redis), then Redis. */
+async function stopAll(): Promise<void> {
+  await Promise.all(services.map((s) => s.stop('SIGTERM', SERVICE_STOP_TIMEOUT_MS)));
+  // SIGTERM makes redis-server flush the append-only file and exit cleanly.
+  if (redisServer) await redisServer.stop('SIGTERM', REDIS_STOP_TIMEOUT_MS);
+}
+
+async function shutdown(reason: string, code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    if (!services.some((s) => s.running()) && !redisServer?.running()) process.exit(code);
+    const what = services.filter((s) => s.running()).map((s) => s.name).sort();
+    if (redisServer?.running()) what.push('the redis-server started here');
+    say(`${reason}: stopping ${what.length > 0 ? what.join(', ') : 'nothing (all stopped already)'}…`);
+    await stopAll();
+    say(redisServer ? `Stopped. Data kept in ${shown(config.NCC_DATA_DIR)}.` : 'Stopped.');
+    process.exit(code);
+  }
+  // A second signal while stopping: the stop is already under way (with its own time limits).
+  return new Promise<never>(() => undefined);
+}
+
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => void shutdown(`${signal} received`, 0));
+}
+// Last resort if this script dies of an error: never leave detached children behind.
+process.on('exit', () => {
+  for (const p of [...services, ...(redisServer ? [redisServer] : [])]) if (p.running()) p.child.kill('SIGKILL');
+});
+
+function shown(path: string): string {
+  const rel = relative(ROOT, path);
+  return rel.startsWith('..') || rel === '' ? path : rel;
+}
+
+async function chooseRedis(): Promise<string> {
+  const probe = await probeRedis(config.REDIS_URL);
+  if (probe.ok) {
+    say(`Using the Redis that answers at ${redactUrl(config.REDIS_URL)} (REDIS_URL); it is not stopped on exit.`);
+    return config.REDIS_URL;
+  }
+  say(`No Redis answered at ${redactUrl(config.REDIS_URL)} (${probe.reason}).`);
+  const port = config.NCC_REDIS_PORT;
+  if (await portTaken(port)) {
+    throw new StartError(
+      `Cannot start a local redis-server either: port ${port} is already in use by something that did not answer as Redis at REDIS_URL.\n` +
+        `Fix one of:\n` +
+        `  - point REDIS_URL at a Redis that answers (with its password, e.g. redis://:password@127.0.0.1:${port});\n` +
+        `  - or start a local one on another port: NCC_REDIS_PORT=6380 pnpm start`,
+    );
+  }
+  try {
+    say(`Starting redis-server on port ${port} (append-only data in ${shown(config.NCC_DATA_DIR)})…`);
+    redisServer = launchLocalRedis(port, config.NCC_DATA_DIR);
+    await waitForLocalRedis(redisServer, port);
+  } catch (err) {
+    if (err instanceof RedisServerMissingError) {
+      throw new StartError(
+        `No Redis answers at ${redactUrl(config.REDIS_URL)} (REDIS_URL) and there is no redis-server on PATH to start one.\n` +
+          `Fix one of:\n` +
+          `  - install redis-server (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew install redis), then run pnpm start again;\n` +
+          `  - or run Redis in Docker: docker compose up -d redis  (then pnpm start uses it at the default REDIS_URL, redis://127.0.0.1:6379).`,
+      );
+    }
+    throw new StartError(`Could not start redis-server: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  say(`redis-server started (pid ${redisServer.pid}) on port ${port}.`);
+  void redisServer.exited.then((code) => {
+    if (!stopping) void shutdown(`redis-server exited (${code})`, 1);
+  });
+  return `redis://127.0.0.1:${port}`;
+}
+
+async function startService(name: 'auth' | 'checkin', redisUrl: string): Promise<Managed> {
+  const service = launch(name, process.execPath, ['--conditions=ncc-source', '--import', 'tsx', `services/${name}/src/main.ts`], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      REDIS_URL: redisUrl,
+      HOST: config.HOST,
+      AUTH_PORT: String(config.AUTH_PORT),
+      CHECKIN_PORT: String(config.CHECKIN_PORT),
+    },
+  });
+  services.push(service);
+  await service.started;
+  say(`${name} started (pid ${service.pid}).`);
+  // Once running, a service that exits on its own takes everything down: half a system is no use.
+  void service.exited.then((code) => {
+    if (!stopping) void shutdown(`${name} exited (${code})`, 1);
+  });
+  return service;
+}
+
+async function waitReady(service: Managed, port: number): Promise<void> {
+  const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/readyz`;
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (!service.running()) throw new StartError(`${service.name} exited before it was ready; see its [${service.name}] lines above.`);
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      if (res.ok) return;
+    } catch {
+      /* not listening yet */
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new StartError(`${service.name} was not ready within ${READY_TIMEOUT_MS / 1000} s (${url}).`);
+}
+
+function nextSteps(redisUrl: string): string {
+  const auth = `http://localhost:${config.AUTH_PORT}`;
+  const checkin = `http://localhost:${config.CHECKIN_PORT}`;
+  const redisPort = new URL(redisUrl).port || '6379';
+  const cli = `redis-cli${redisPort === '6379' ? '' : ` -p ${redisPort}`}`;
+  const defaultPorts = config.AUTH_PORT === 8083 && config.CHECKIN_PORT === 8082;
+  return [
+    `Ready: auth ${auth}, checkin ${checkin}, Redis ${redactUrl(redisUrl)}${redisServer ? ` (started here, data in ${shown(config.NCC_DATA_DIR)})` : ''}.`,
+    '',
+    'Next steps:',
+    '  Postman: Import -> postman/ncc.postman_collection.json and postman/local.postman_environment.json,',
+    `           select the "ncc local" environment, then Run collection.${defaultPorts ? '' : ` (Set authUrl=${auth} and checkinUrl=${checkin} in it first.)`}`,
+    '  curl:    log in as the demo user, keeping the session cookie in cookies.txt:',
+    `           curl -i -c cookies.txt -H 'Content-Type: application/json' -d '{"email":"al.appelhof@example.com","password":"secret123"}' ${auth}/login`,
+    `           curl -i -b cookies.txt -H 'Content-Type: application/json' -d '{"userId":${DEMO_USER_ID},"locationId":1,"starRating":5}' ${checkin}/api/checkin`,
+    `  Redis:   ${cli} --scan --pattern 'ncc:session:*'   |   ${cli} xlen ncc:checkins`,
+    '',
+    `Press Ctrl-C to stop everything started here${redisServer ? '' : ' (the Redis at REDIS_URL keeps running)'}.`,
+  ].join('\n');
+}
+
+try {
+  const redisUrl = await chooseRedis();
+  // Seeding (seconds of bcrypt on a fresh Redis) overlaps with the services' start-up.
+  const seeded = seedDemoUsersIfMissing(redisUrl, config.NCC_SEED_FILE);
+  seeded.catch(() => undefined); // awaited below; this only keeps an early failure elsewhere from leaving it unhandled
+  const [auth, checkin] = await Promise.all([startService('auth', redisUrl), startService('checkin', redisUrl)]);
+  say(await seeded);
+  await Promise.all([waitReady(auth, config.AUTH_PORT), waitReady(checkin, config.CHECKIN_PORT)]);
+  if (!stopping) say(nextSteps(redisUrl));
+} catch (err) {
+  if (!stopping) {
+    complain(err instanceof StartError ? err.message : `Start-up failed: ${err instanceof Error ? err.message : String(err)}`);
+    await shutdown('Start-up failed', 1);
+  }
+}

@@ -1,0 +1,297 @@
+/**
+ * `pnpm start` end to end, as a newcomer runs it: the real script as a child process, real services,
+ * a real redis-server (one spawned here, or the one the script starts itself), real signals.
+ * Never the shared Redis on 6379: REDIS_URL always points at a spawned Redis or at a port where nothing listens.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, postJson, spawnRedis, type SpawnedRedis } from '@ncc/testing';
+import { checkin, createUsers, DEMO, login, ROOT } from './support/services.js';
+
+interface StartRun {
+  child: ChildProcess;
+  pid: number;
+  authUrl: string;
+  checkinUrl: string;
+  output(): string;
+  exited: Promise<number | string>;
+  /** Resolves when the script prints its next steps (everything is up); rejects with the output if it exits first. */
+  ready(timeoutMs?: number): Promise<void>;
+  /** Every process below the script (children and theirs), from the process table. */
+  descendants(): number[];
+  signal(signal: NodeJS.Signals): Promise<number | string>;
+}
+
+const runs = new Set<ChildProcess>();
+
+async function runStart(env: Record<string, string>): Promise<StartRun> {
+  const authPort = env['AUTH_PORT'] ?? String(await freePort());
+  const checkinPort = env['CHECKIN_PORT'] ?? String(await freePort());
+  const child = spawn(process.execPath, ['--conditions=ncc-source', '--import', 'tsx', 'scripts/start.ts'], {
+    cwd: ROOT,
+    // Only what a shell would have plus the test's settings: nothing leaks in from the test runner.
+    env: { PATH: process.env['PATH'], HOME: process.env['HOME'], AUTH_PORT: authPort, CHECKIN_PORT: checkinPort, ...env } as NodeJS.ProcessEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  runs.add(child);
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, signal) => {
+      runs.delete(child);
+      resolve(code ?? signal ?? 'unknown');
+    }),
+  );
+  return {
+    child,
+    pid: child.pid!,
+    authUrl: `http://127.0.0.1:${authPort}`,
+    checkinUrl: `http://127.0.0.1:${checkinPort}`,
+    output: () => output,
+    exited,
+    ready: (timeoutMs = 60_000) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`pnpm start was not ready within ${timeoutMs} ms:\n${output}`)), timeoutMs);
+        const check = (): void => {
+          if (output.includes('Press Ctrl-C to stop')) {
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+        child.stdout!.on('data', check);
+        check();
+        void exited.then((code) => {
+          clearTimeout(timer);
+          reject(new Error(`pnpm start exited (${code}) before it was ready:\n${output}`));
+        });
+      }),
+    descendants: () => descendantsOf(child.pid!),
+    signal: async (signal) => {
+      child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/**
+ * Every process below `root`, from the process table, except esbuild: tsx compiles a file it has not
+ * cached with a short-lived esbuild helper process, which comes and goes by itself.
+ */
+function descendantsOf(root: number): number[] {
+  const table = execFileSync('ps', ['-e', '-o', 'pid=,ppid=,comm='], { encoding: 'utf8' });
+  const children = new Map<number, { pid: number; command: string }[]>();
+  for (const line of table.trim().split('\n')) {
+    const [pid, ppid, command = ''] = line.trim().split(/\s+/);
+    children.set(Number(ppid), [...(children.get(Number(ppid)) ?? []), { pid: Number(pid), command }]);
+  }
+  const found: number[] = [];
+  const queue = [root];
+  for (let pid = queue.shift(); pid !== undefined; pid = queue.shift()) {
+    for (const kid of children.get(pid) ?? []) {
+      if (kid.command === 'esbuild') continue;
+      found.push(kid.pid);
+      queue.push(kid.pid);
+    }
+  }
+  return found.sort((a, b) => a - b);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw err;
+  }
+}
+
+/** The pids the script reports, e.g. "auth started (pid 123)". */
+function reportedPid(output: string, name: string): number {
+  const match = new RegExp(`${name} started \\(pid (\\d+)\\)`).exec(output);
+  if (!match) throw new Error(`no pid for ${name} in:\n${output}`);
+  return Number(match[1]);
+}
+
+async function pingAnswers(port: number): Promise<boolean> {
+  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null, connectTimeout: 500 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return (await client.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** A port on which nothing listens: REDIS_URL for "no Redis answers here". */
+async function deadRedisUrl(): Promise<string> {
+  return `redis://127.0.0.1:${await freePort()}`;
+}
+
+describe('pnpm start', () => {
+  let redis: SpawnedRedis;
+  const dirs: string[] = [];
+
+  beforeAll(async () => {
+    redis = await spawnRedis();
+    // User 77 exists: the start script must take the quick path and not re-seed.
+    await createUsers(redis.url, [DEMO]);
+  });
+
+  afterEach(() => {
+    // A failed test must not leave a start script (and its children) running.
+    for (const child of runs) child.kill('SIGTERM');
+  });
+
+  afterAll(async () => {
+    await redis?.stop();
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('when REDIS_URL answers, then it uses that Redis, serves login → checkin → logout, and on SIGINT stops both services but not that Redis', async () => {
+    const run = await runStart({ REDIS_URL: redis.url, NCC_REDIS_PORT: String(await freePort()) });
+    await run.ready();
+
+    const output = run.output();
+    expect(output).toContain(`Using the Redis that answers at ${redis.url}`);
+    expect(output).toContain('Demo users already there (user 77 exists): not seeding.');
+    expect(output).not.toContain('redis-server started');
+    expect(output).toMatch(/^\[auth\] +.*Authentication service listening on port/m);
+    expect(output).toMatch(/^\[checkin\] +.*Checkin receiver listening on port/m);
+    expect(output).toContain('postman/ncc.postman_collection.json');
+    expect(output).toContain(`${run.authUrl.replace('127.0.0.1', 'localhost')}/login`);
+    const processes = run.descendants();
+    expect(processes).toEqual([reportedPid(output, 'auth'), reportedPid(output, 'checkin')].sort((a, b) => a - b));
+
+    const cookie = await login(run.authUrl);
+    const accepted = await checkin(run.checkinUrl, { userId: DEMO.id, locationId: 501, starRating: 4 }, cookie);
+    expect(accepted.status).toBe(202);
+    expect((await accepted.json()) as unknown).toEqual({ id: expect.stringMatching(/^\d+-\d+$/) });
+    expect(await redis.client.xlen('ncc:checkins')).toBe(1);
+    const logout = await postJson(`${run.authUrl}/logout`, {}, { cookie });
+    expect(logout.status).toBe(200);
+    expect(await logout.json()).toEqual({ status: 'OK' });
+    expect(await redis.client.keys('ncc:session:*')).toEqual([]);
+
+    expect(await run.signal('SIGINT')).toBe(0);
+    for (const pid of processes) expect(alive(pid), `pid ${pid} still running`).toBe(false);
+    expect(run.output()).toContain('SIGINT received: stopping auth, checkin…');
+    expect(run.output()).toMatch(/^\[auth\] .*Shutdown complete\./m);
+    expect(run.output()).toMatch(/^\[checkin\] .*Shutdown complete\./m);
+    // Not started here, so not stopped here.
+    expect(await redis.client.ping()).toBe('PONG');
+    expect(await redis.client.exists(`ncc:user:${DEMO.id}`)).toBe(1);
+  });
+
+  it('when no Redis answers but redis-server is on PATH, then it starts one with append-only data, seeds, and after SIGINT and a restart on the same data the old session still works', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'ncc-start-'));
+    dirs.push(dataDir);
+    const redisPort = await freePort();
+    // Three users instead of the 120 demo users: the same seed code, without 30 s of bcrypt on a busy machine.
+    const seedFile = join(dataDir, 'users.json');
+    const users = [DEMO, { ...DEMO, id: 78, email: 'second@example.com' }, { ...DEMO, id: 79, email: 'third@example.com' }];
+    writeFileSync(seedFile, JSON.stringify({ users }));
+    const env = { REDIS_URL: await deadRedisUrl(), NCC_REDIS_PORT: String(redisPort), NCC_DATA_DIR: join(dataDir, 'redis'), NCC_SEED_FILE: seedFile };
+
+    const first = await runStart(env);
+    await first.ready();
+    let output = first.output();
+    expect(output).toContain(`Starting redis-server on port ${redisPort}`);
+    expect(output).toMatch(/Seeded demo users in [\d.]+ s: 3 created, 0 already there\./);
+    const processes = first.descendants();
+    expect(processes).toEqual(['redis-server', 'auth', 'checkin'].map((n) => reportedPid(output, n)).sort((a, b) => a - b));
+
+    const kept = await login(first.authUrl);
+    expect((await checkin(first.checkinUrl, { userId: DEMO.id, locationId: 601, starRating: 5 }, kept)).status).toBe(202);
+    const ended = await login(first.authUrl);
+    expect((await postJson(`${first.authUrl}/logout`, {}, { cookie: ended })).status).toBe(200);
+
+    expect(await first.signal('SIGINT')).toBe(0);
+    for (const pid of processes) expect(alive(pid), `pid ${pid} still running`).toBe(false);
+    expect(first.output()).toContain('SIGINT received: stopping auth, checkin, the redis-server started here…');
+    // Gracefully, in order: each service drained and closed, then Redis flushed its append-only file and said goodbye.
+    expect(first.output()).toMatch(/^\[auth\] .*Shutdown complete\.[\s\S]*^\[redis\] .*ready to exit/m);
+    expect(first.output()).toMatch(/^\[checkin\] .*Shutdown complete\.[\s\S]*^\[redis\] .*ready to exit/m);
+    expect(await pingAnswers(redisPort)).toBe(false);
+    expect(existsSync(join(dataDir, 'redis', 'appendonlydir'))).toBe(true);
+
+    // Same data dir: users and sessions come back from the append-only file.
+    const second = await runStart(env);
+    await second.ready();
+    output = second.output();
+    expect(output).toContain('Demo users already there (user 77 exists): not seeding.');
+    const me = await fetch(`${second.authUrl}/me`, { headers: { cookie: kept } });
+    expect(me.status).toBe(200);
+    expect(((await me.json()) as { user: { id: number } }).user.id).toBe(DEMO.id);
+    expect((await checkin(second.checkinUrl, { userId: DEMO.id, locationId: 601, starRating: 5 }, kept)).status).toBe(422);
+    expect((await checkin(second.checkinUrl, { userId: DEMO.id, locationId: 602, starRating: 5 }, kept)).status).toBe(202);
+    expect((await fetch(`${second.authUrl}/me`, { headers: { cookie: ended } })).status).toBe(401);
+
+    const again = second.descendants();
+    expect(again).toHaveLength(3);
+    expect(await second.signal('SIGTERM')).toBe(0);
+    for (const pid of again) expect(alive(pid), `pid ${pid} still running`).toBe(false);
+    expect(await pingAnswers(redisPort)).toBe(false);
+  }, 180_000);
+
+  it('when no Redis answers and redis-server is not on PATH, then it exits 1 naming both fixes and leaves nothing running', async () => {
+    const emptyPath = mkdtempSync(join(tmpdir(), 'ncc-nopath-'));
+    dirs.push(emptyPath);
+    const run = await runStart({ PATH: emptyPath, REDIS_URL: await deadRedisUrl(), NCC_REDIS_PORT: String(await freePort()), NCC_DATA_DIR: join(emptyPath, 'data') });
+
+    expect(await run.exited).toBe(1);
+    const output = run.output();
+    expect(output).toContain('there is no redis-server on PATH');
+    expect(output).toContain('install redis-server');
+    expect(output).toContain('docker compose up -d redis');
+    expect(output).not.toContain('auth started');
+    expect(output).not.toMatch(/at\s+\S+\s+\(.*:\d+:\d+\)/); // no stack trace
+  });
+
+  it('when a service cannot start (its port is taken), then it stops what it started and exits 1, leaving the Redis at REDIS_URL alone', async () => {
+    const blocker: Server = createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const taken = String((blocker.address() as { port: number }).port);
+    try {
+      const run = await runStart({ REDIS_URL: redis.url, NCC_REDIS_PORT: String(await freePort()), AUTH_PORT: taken });
+      const processes = new Set<number>();
+      // Sample the children while they live, to check afterwards that none of them outlived the script.
+      const sampler = setInterval(() => run.descendants().forEach((pid) => processes.add(pid)), 100);
+      const code = await run.exited;
+      clearInterval(sampler);
+      expect(code).toBe(1);
+      expect(run.output()).toMatch(/^\[auth\] .*Could not listen on port/m);
+      expect(run.output()).toMatch(/auth exit/);
+      for (const pid of [reportedPid(run.output(), 'auth'), reportedPid(run.output(), 'checkin'), ...processes]) {
+        expect(alive(pid), `pid ${pid} still running`).toBe(false);
+      }
+      expect(await redis.client.ping()).toBe('PONG');
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('when no Redis answers and the local Redis port is taken by something else, then it exits 1 naming the fixes', async () => {
+    const blocker: Server = createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const run = await runStart({ REDIS_URL: await deadRedisUrl(), NCC_REDIS_PORT: String(port), NCC_DATA_DIR: join(tmpdir(), 'ncc-unused') });
+      expect(await run.exited).toBe(1);
+      expect(run.output()).toContain(`port ${port} is already in use`);
+      expect(run.output()).toContain('NCC_REDIS_PORT=6380 pnpm start');
+      expect(existsSync(join(tmpdir(), 'ncc-unused'))).toBe(false);
+    } finally {
+      blocker.close();
+    }
+  });
+});
