@@ -1,5 +1,5 @@
 import type { Request, RequestHandler } from 'express';
-import { AppError } from './errors.js';
+import { AppError, ValidationError } from './errors.js';
 import { env } from './config.js';
 import { jsonBody } from './http.js';
 
@@ -85,11 +85,17 @@ export function crossSiteGuard({ allowedOrigins, alsoGuard = [] }: CrossSiteOpti
 }
 
 /**
- * For state-changing routes without a payload (`POST /logout`, `DELETE /sessions/:h`): no body is fine
- * (Postman, fetch without body); a body must be JSON (415 otherwise) within the usual limit (413).
+ * For state-changing routes without a payload (`POST /logout`, `DELETE /sessions/:h`): no body or an
+ * empty JSON object `{}` is fine (Postman, fetch); any other body is refused — 415 if not JSON, 400 if
+ * JSON but not `{}`, 413 over the limit — so a request the route would silently misread never acts.
  */
 export function optionalJsonBody(): RequestHandler[] {
   const [requireJson, parse] = jsonBody();
+  const requireEmpty: RequestHandler = (req, _res, next) => {
+    const body: unknown = req.body;
+    const empty = typeof body === 'object' && body !== null && !Array.isArray(body) && Object.keys(body).length === 0;
+    next(empty ? undefined : new ValidationError(['body'], 'This request takes no body.'));
+  };
   return [
     (req, res, next) => {
       const length = req.headers['content-length'];
@@ -98,7 +104,10 @@ export function optionalJsonBody(): RequestHandler[] {
         next();
         return;
       }
-      requireJson!(req, res, (err?: unknown) => (err ? next(err) : parse!(req, res, next)));
+      requireJson!(req, res, (err?: unknown) => {
+        if (err) return next(err);
+        parse!(req, res, (parseErr?: unknown) => (parseErr ? next(parseErr) : requireEmpty(req, res, next)));
+      });
     },
   ];
 }

@@ -91,7 +91,8 @@ function fromBodyParser(err: BodyParserError): AppError | undefined {
     case 'parameters.too.many':
       return new AppError(400, 'BAD_REQUEST', 'The request could not be read.');
     default:
-      return undefined;
+      // e.g. a body that claims gzip but is not: body-parser marks it 400 without a type.
+      return typeof err.status === 'number' && err.status >= 400 && err.status < 500 ? new AppError(400, 'BAD_REQUEST', 'The request could not be read.') : undefined;
   }
 }
 
