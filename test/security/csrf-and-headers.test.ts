@@ -65,6 +65,9 @@ describe('CSRF: Origin and Sec-Fetch-Site', () => {
     const { cookie, sid } = await tryLogin(auth.url, USER);
     expect((await get(`${auth.url}/logout`, cookie, { 'sec-fetch-site': 'cross-site' })).status).toBe(403);
     expect((await get(`${auth.url}/logout`, cookie, { origin: EVIL })).status).toBe(403);
+    // Express matches /LOGOUT/ and HEAD to the GET /logout handler: guarded the same way.
+    expect((await get(`${auth.url}/LOGOUT/`, cookie, { 'sec-fetch-site': 'cross-site' })).status).toBe(403);
+    expect((await send(`${auth.url}/logout`, 'HEAD', { cookie: cookie!, 'sec-fetch-site': 'cross-site' })).status).toBe(403);
     expect((await send(`${auth.url}/logout`, 'POST', { cookie: cookie!, origin: EVIL })).status).toBe(403);
     expect((await send(`${auth.url}/logout-all`, 'POST', { cookie: cookie!, 'sec-fetch-site': 'cross-site' })).status).toBe(403);
     expect(await redis.client.exists(`ncc:session:${sid}`)).toBe(1);

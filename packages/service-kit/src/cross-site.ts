@@ -27,6 +27,16 @@ export interface CrossSiteOptions {
   alsoGuard?: readonly string[];
 }
 
+/**
+ * `GET /logout` as Express's router would match it: HEAD runs GET handlers, and paths match
+ * case-insensitively with an optional trailing slash — so `HEAD /LOGOUT/` is `GET /logout` too.
+ */
+function routeOf(req: Request): string {
+  const method = req.method === 'HEAD' ? 'GET' : req.method;
+  const path = req.path.toLowerCase().replace(/\/+$/, '') || '/';
+  return `${method} ${path}`;
+}
+
 /** `scheme://host[:port]` of the request as the browser saw it (honours the app's `trust proxy`). */
 function ownOrigin(req: Request): string {
   return `${req.protocol}://${req.host}`;
@@ -43,7 +53,7 @@ function ownOrigin(req: Request): string {
  */
 export function crossSiteGuard({ allowedOrigins, alsoGuard = [] }: CrossSiteOptions): RequestHandler {
   const allowed = new Set(allowedOrigins.map((o) => o.replace(/\/+$/, '')));
-  const extra = new Set(alsoGuard);
+  const extra = new Set(alsoGuard.map((r) => r.replace(/\/+$/, '').toLowerCase().replace(/^[a-z]+/, (m) => m.toUpperCase())));
   return (req, res, next) => {
     const origin = req.headers.origin;
     const isAllowed = origin !== undefined && allowed.has(origin);
@@ -67,7 +77,7 @@ export function crossSiteGuard({ allowedOrigins, alsoGuard = [] }: CrossSiteOpti
       return;
     }
 
-    if (!UNSAFE.has(req.method) && !extra.has(`${req.method} ${req.path}`)) {
+    if (!UNSAFE.has(req.method) && !extra.has(routeOf(req))) {
       next();
       return;
     }

@@ -8,7 +8,7 @@ export interface AuditFields {
   email?: string | undefined;
   ip?: string | undefined;
   /** Raw session id: hashed here, never written. */
-  sid?: string;
+  sid?: string | undefined;
   [extra: string]: unknown;
 }
 

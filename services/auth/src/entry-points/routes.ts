@@ -44,16 +44,18 @@ export function authRoutes({ login, users, visits, settings, logger, limiter, au
   router.post('/login', sendableCookie, ...jsonBody(), async (req, res) => {
     const { email, password } = parseBody(loginBodySchema, req.body);
     const ip = req.ip;
+    // The session the client arrived with, if any (anonymous visits or an earlier login), for the audit trail.
+    const arrivedWith = hasStoredSession(req) ? req.sessionID : undefined;
     // Brute force (decision 010): checked before the password, identical for unknown emails.
     const retryAfter = await limiter.retryAfter(email, ip);
     if (retryAfter !== null) {
-      audit.record('login.rate_limited', { email, ip });
+      audit.record('login.rate_limited', { email, ip, sid: arrivedWith });
       throw new TooManyRequestsError(retryAfter);
     }
     const user = await login.authenticate(email, password);
     if (!user) {
       await limiter.recordFailure(email, ip);
-      audit.record('login.failed', { email, ip });
+      audit.record('login.failed', { email, ip, sid: arrivedWith });
       throw new InvalidCredentialsError();
     }
     await limiter.recordSuccess(email, ip);
