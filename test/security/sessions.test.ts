@@ -35,7 +35,7 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-const loginAs = (user: typeof ANN, ua: string, url = auth.url) => tryLogin(url, user, { 'user-agent': ua });
+const loginAs = (user: typeof ANN, ua: string, url?: string) => tryLogin(url ?? auth.url, user, { 'user-agent': ua });
 
 async function list(cookie: string | undefined, url = auth.url): Promise<{ res: Response; sessions: Listed[]; text: string }> {
   const res = await get(`${url}/sessions`, cookie);
@@ -143,6 +143,22 @@ describe('session list and revocation', () => {
     expect(await redis.client.zcard(`ncc:user-sessions:${ANN.id}`)).toBe(0);
     expect((await get(`${auth.url}/me`, bens.cookie)).status).toBe(200);
     expect((await send(`${auth.url}/logout-all`, 'POST')).status).toBe(401);
+  });
+
+  it('when the session index cannot be written, then the login fails (5xx), no cookie and no session key (never an unrevocable session)', async () => {
+    await redis.client.call('ACL', 'SETUSER', 'noindex', 'on', '>noindex-pass', '~ncc:session:*', '~ncc:user:*', '~ncc:visits:*', '~ncc:ratelimit:*', '+@all');
+    const svc = await startAuth(redis.url.replace('redis://', 'redis://noindex:noindex-pass@'));
+    try {
+      const before = await redis.client.dbsize();
+      const res = await loginAs(BEN, 'No-index', svc.url);
+      // NOPERM is a misconfiguration, not an outage: a generic 500 (an outage would be 503).
+      expect(res.res.status).toBe(500);
+      expect(errorCode(res.body)).toBe('INTERNAL');
+      expect(res.res.headers.getSetCookie()).toEqual([]);
+      expect(await redis.client.dbsize()).toBe(before);
+    } finally {
+      await svc.close();
+    }
   });
 
   it('when the session features run, then Redis sees only single-key commands (no KEYS, SCAN or multi-key commands): Cluster-safe', async () => {

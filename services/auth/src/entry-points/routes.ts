@@ -71,8 +71,15 @@ export function authRoutes({ login, users, visits, settings, logger, limiter, au
     req.session.createdAt = Date.now();
     const userAgent = truncateUserAgent(req.get('user-agent'));
     if (userAgent) req.session.userAgent = userAgent;
-    await promisify((cb) => req.session.save(cb))();
-    await sessions.add(user.id, req.sessionID, req.session.createdAt);
+    try {
+      // Indexed before it is saved: a session that exists can always be listed and revoked (decision 012).
+      await sessions.add(user.id, req.sessionID, req.session.createdAt);
+      await promisify((cb) => req.session.save(cb))();
+    } catch (err) {
+      // Leave nothing half-made: without req.session express-session neither auto-saves nor sets a cookie.
+      await promisify((cb) => req.session.destroy(cb))().catch(() => undefined);
+      throw err;
+    }
     audit.record('login.succeeded', { userId: user.id, ip, sid: req.sessionID });
     res.status(200).json({ user });
   });
