@@ -19,7 +19,8 @@ export class CrossSiteRequestError extends AppError {
   }
 }
 
-const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+/** Everything else (POST, PUT, PATCH, DELETE and any unusual method) counts as state-changing. */
+const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 export interface CrossSiteOptions {
   allowedOrigins: readonly string[];
@@ -44,7 +45,7 @@ function ownOrigin(req: Request): string {
 
 /**
  * CSRF and CORS for a cookie-authenticated JSON API:
- *  - a state-changing request whose `Origin` is present, not our own and not in ALLOWED_ORIGINS → 403;
+ *  - a state-changing request (any method but GET/HEAD/OPTIONS, plus `alsoGuard` routes) whose `Origin` is present, not our own and not in ALLOWED_ORIGINS → 403;
  *  - `Sec-Fetch-Site: cross-site` → 403 unless its Origin is explicitly allowed;
  *  - CORS headers (credentials, exact origin, never `*`) only for allowed origins; a preflight from any
  *    other origin gets 403 and no allow headers, so the browser never sends the real request.
@@ -77,7 +78,7 @@ export function crossSiteGuard({ allowedOrigins, alsoGuard = [] }: CrossSiteOpti
       return;
     }
 
-    if (!UNSAFE.has(req.method) && !extra.has(routeOf(req))) {
+    if (SAFE.has(req.method) && !extra.has(routeOf(req))) {
       next();
       return;
     }
