@@ -55,20 +55,32 @@ describe('user enumeration', () => {
     // Warm up (dummy hash, JIT, connections) before measuring.
     await tryLogin(auth.url, unknownEmail);
     await tryLogin(auth.url, wrongPassword);
-    const times = { unknown: [] as number[], wrong: [] as number[] };
-    for (let i = 0; i < 30; i++) {
-      const order = i % 2 ? (['unknown', 'wrong'] as const) : (['wrong', 'unknown'] as const);
-      for (const kind of order) {
-        const started = performance.now();
-        const { res } = await tryLogin(auth.url, kind === 'unknown' ? unknownEmail : wrongPassword);
-        times[kind].push(performance.now() - started);
-        expect(res.status).toBe(401);
+    const round = async (): Promise<{ unknown: number; wrong: number; gap: number }> => {
+      const times = { unknown: [] as number[], wrong: [] as number[] };
+      for (let i = 0; i < 30; i++) {
+        const order = i % 2 ? (['unknown', 'wrong'] as const) : (['wrong', 'unknown'] as const);
+        for (const kind of order) {
+          const started = performance.now();
+          const { res } = await tryLogin(auth.url, kind === 'unknown' ? unknownEmail : wrongPassword);
+          times[kind].push(performance.now() - started);
+          expect(res.status).toBe(401);
+        }
       }
+      const unknown = median(times.unknown);
+      const wrong = median(times.wrong);
+      return { unknown, wrong, gap: Math.abs(unknown - wrong) };
+    };
+    // The machine is shared (2 cores, parallel test files): a burst of foreign load can skew one round.
+    // A missing dummy compare skews every round by a whole bcrypt compare, so up to 3 rounds are allowed.
+    const rounds: { unknown: number; wrong: number; gap: number }[] = [];
+    for (let r = 0; r < 3; r++) {
+      rounds.push(await round());
+      if (rounds.at(-1)!.gap < 25) break;
     }
-    const gap = Math.abs(median(times.unknown) - median(times.wrong));
-    console.log(`enumeration timing: median unknown ${median(times.unknown).toFixed(1)} ms, wrong ${median(times.wrong).toFixed(1)} ms, gap ${gap.toFixed(1)} ms`);
+    for (const r of rounds) console.log(`enumeration timing: median unknown ${r.unknown.toFixed(1)} ms, wrong ${r.wrong.toFixed(1)} ms, gap ${r.gap.toFixed(1)} ms`);
+    const best = rounds.reduce((a, b) => (b.gap < a.gap ? b : a));
     // A missing dummy compare would show as a gap of one bcrypt compare (≈ 60 ms at cost 10 here).
-    expect(median(times.wrong)).toBeGreaterThan(20);
-    expect(gap).toBeLessThan(25);
-  }, 60_000);
+    expect(best.wrong).toBeGreaterThan(20);
+    expect(best.gap).toBeLessThan(25);
+  }, 120_000);
 });
