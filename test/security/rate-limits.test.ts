@@ -111,6 +111,14 @@ describe('login rate limits', () => {
     expect((await tryLogin(b.url, CAROL, from('198.51.100.8'))).res.status).toBe(200);
   });
 
+  it('when TRUST_PROXY=1 and the client prepends its own X-Forwarded-For entries, then only the address our proxy appended counts', async () => {
+    const res = await tryLogin(a.url, { email: 'xff@example.com', password: 'x' }, from('10.9.9.9, 1.2.3.4, 203.0.113.50'));
+    expect(res.res.status).toBe(401);
+    expect(await redis.client.get('ncc:ratelimit:login:fails-ip:203.0.113.50')).toBe('1');
+    expect(await redis.client.exists('ncc:ratelimit:login:fails-ip:10.9.9.9')).toBe(0);
+    expect(await redis.client.exists('ncc:ratelimit:login:fails-ip:1.2.3.4')).toBe(0);
+  });
+
   it('when TRUST_PROXY=0, then a spoofed X-Forwarded-For does not escape the per-IP limit (the socket address is the client)', async () => {
     const direct = await startAuth(redis.url, { LOGIN_MAX_FAILS_PER_EMAIL_IP: '100', LOGIN_MAX_FAILS_PER_IP_DAY: '2', TRUST_PROXY: '0' });
     extra.push(direct);
