@@ -1,5 +1,6 @@
 export * from './config.js';
 export * from './context.js';
+export * from './cross-site.js';
 export * from './errors.js';
 export * from './http.js';
 export * from './logger.js';

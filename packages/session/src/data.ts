@@ -8,6 +8,8 @@ declare module 'express-session' {
     email: string;
     /** Epoch ms when the session was created (login time for a user session). */
     createdAt: number;
+    /** The login's User-Agent, truncated; shown in the session list. */
+    userAgent: string;
   }
 }
 

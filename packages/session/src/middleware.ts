@@ -4,6 +4,7 @@ import { type Logger, type RedisClient, UnauthenticatedError } from '@ncc/servic
 import { cookieOptions, type SessionSettings } from './contract.js';
 import { createSerializer } from './data.js';
 import { NccRedisStore } from './store.js';
+import { UserSessionIndex } from './user-sessions.js';
 
 export interface SessionDeps {
   settings: SessionSettings;
@@ -12,13 +13,20 @@ export interface SessionDeps {
 }
 
 export function createSessionStore({ settings, redis, logger }: SessionDeps): NccRedisStore {
+  const serializer = createSerializer(logger, settings.absoluteTimeoutSeconds);
+  const index = new UserSessionIndex(redis, settings, serializer);
   return new NccRedisStore({
     client: redis,
     prefix: settings.prefix,
     ttlSeconds: settings.ttlSeconds,
-    serializer: createSerializer(logger, settings.absoluteTimeoutSeconds),
+    serializer,
     touchIntervalSeconds: settings.touchIntervalSeconds,
     logger,
+    // "Last seen" for GET /sessions, at most once per touch interval; best effort, never fails a response.
+    onTouch: (sid, sess) => {
+      if (typeof sess.userId !== 'number') return;
+      index.touched(sess.userId, sid).catch((err: unknown) => logger.debug('Could not record last seen.', { error: String(err) }));
+    },
   });
 }
 

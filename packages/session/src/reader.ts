@@ -6,6 +6,7 @@ import { isRedisUnavailable, type Logger, type RedisClient, ServiceUnavailableEr
 import { type SessionSettings, sessionKey } from './contract.js';
 import { createSerializer, type SessionSerializer, type StoredSession } from './data.js';
 import { TouchThrottle } from './store.js';
+import { UserSessionIndex } from './user-sessions.js';
 
 export interface SessionUser {
   userId: number;
@@ -48,10 +49,12 @@ export interface SessionReaderDeps {
 export class SessionReader {
   private readonly serializer: SessionSerializer;
   private readonly throttle: TouchThrottle;
+  private readonly index: UserSessionIndex;
 
   constructor(private readonly deps: SessionReaderDeps) {
     this.serializer = deps.serializer ?? createSerializer(deps.logger, deps.settings.absoluteTimeoutSeconds);
     this.throttle = new TouchThrottle(deps.settings.touchIntervalSeconds * 1000);
+    this.index = new UserSessionIndex(deps.redis, deps.settings, this.serializer);
   }
 
   /** null = no valid session; throws ServiceUnavailableError when Redis cannot answer. */
@@ -60,8 +63,10 @@ export class SessionReader {
     if (sid === null) return null;
     const key = sessionKey(this.deps.settings, sid);
     let text: string | null;
+    let touched = false;
     try {
       if (this.throttle.due(sid)) {
+        touched = true;
         const reading = this.deps.redis.get(key);
         // Sent right behind the GET, but not awaited: a refresh that fails or is held (writes paused
         // during a failover) must neither fail nor delay the read. EXPIRE on a missing key is a no-op,
@@ -80,7 +85,12 @@ export class SessionReader {
       if (isRedisUnavailable(err)) throw new ServiceUnavailableError(undefined, err);
       throw err;
     }
-    return text === null ? null : this.serializer.parse(text);
+    const session = text === null ? null : this.serializer.parse(text);
+    if (touched && typeof session?.userId === 'number') {
+      // "Last seen" for the session list; best effort, off the request's path.
+      this.index.touched(session.userId, sid).catch((err: unknown) => this.deps.logger.debug('Could not record last seen.', { error: String(err) }));
+    }
+    return session;
   }
 
   async readUser(req: IncomingMessage): Promise<SessionUser | null> {

@@ -40,6 +40,8 @@ export interface NccStoreOptions {
   serializer: SessionSerializer;
   touchIntervalSeconds: number;
   logger: Logger;
+  /** Called after a successful (throttled) TTL refresh, e.g. to record "last seen" in the user's session index. */
+  onTouch?: (sid: string, sess: SessionData) => void;
 }
 
 /**
@@ -53,6 +55,7 @@ export interface NccStoreOptions {
 export class NccRedisStore extends RedisStore {
   private readonly throttle: TouchThrottle;
   private readonly log: Logger;
+  private readonly onTouch: ((sid: string, sess: SessionData) => void) | undefined;
 
   constructor(options: NccStoreOptions) {
     super({
@@ -63,6 +66,7 @@ export class NccRedisStore extends RedisStore {
     });
     this.throttle = new TouchThrottle(options.touchIntervalSeconds * 1000);
     this.log = options.logger;
+    this.onTouch = options.onTouch;
   }
 
   override async get(sid: string, cb?: Callback): Promise<unknown> {
@@ -106,6 +110,8 @@ export class NccRedisStore extends RedisStore {
       if (err) {
         this.throttle.forget(sid);
         this.log.warn('Could not refresh a session TTL.', { error: err instanceof Error ? err.message : String(err) });
+      } else {
+        this.onTouch?.(sid, sess);
       }
       cb?.();
     });

@@ -168,3 +168,13 @@ export async function spawnRedis(options: SpawnRedisOptions = {}): Promise<Spawn
   };
   return handle;
 }
+
+/**
+ * Every key in a test's own Redis except those under the given prefixes, sorted: "nothing was
+ * written" for tests where some bookkeeping (e.g. `ncc:ratelimit:` failure counters) is expected.
+ * KEYS is fine here — a spawned, test-only server — and is never used by the services.
+ */
+export async function keysExcept(client: Redis, ...prefixes: string[]): Promise<string[]> {
+  const keys = await client.keys('*');
+  return keys.filter((k) => !prefixes.some((p) => k.startsWith(p))).sort();
+}

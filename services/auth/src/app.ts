@@ -1,13 +1,16 @@
 import type { Express } from 'express';
 import helmet from 'helmet';
-import { createBaseApp, errorHandler, healthRoutes, notFoundHandler, requestId, type ServiceParts } from '@ncc/service-kit';
-import { createSessionMiddleware, sessionSettings } from '@ncc/session';
+import { createBaseApp, crossSiteGuard, errorHandler, healthRoutes, notFoundHandler, requestId, type ServiceParts } from '@ncc/service-kit';
+import { createSerializer, createSessionMiddleware, sessionSettings, UserSessionIndex } from '@ncc/session';
 import type { AuthConfig } from './config.js';
 import { UsersRepository } from './data-access/users-repository.js';
 import { VisitsRepository } from './data-access/visits-repository.js';
+import { AuditLog } from './domain/audit.js';
 import { LoginService } from './domain/login.js';
+import { LoginLimiter } from './domain/login-limiter.js';
 import { BcryptHasher, type PasswordHasher } from './domain/passwords.js';
 import { authRoutes } from './entry-points/routes.js';
+import { sessionRoutes } from './entry-points/session-routes.js';
 
 export interface AuthAppOptions extends ServiceParts<AuthConfig> {
   hasher?: PasswordHasher;
@@ -19,6 +22,15 @@ export function createAuthApp({ config, logger, redis, hasher }: AuthAppOptions)
   // Make the dummy hash now, so the first unknown-email login costs one compare like any other.
   if (passwords instanceof BcryptHasher) void passwords.warmUp().catch(() => undefined);
   const users = new UsersRepository(redis);
+  const visits = new VisitsRepository(redis);
+  const sessions = new UserSessionIndex(redis, settings, createSerializer(logger, settings.absoluteTimeoutSeconds));
+  const audit = new AuditLog(logger, config.AUDIT_HASH_SALT);
+  const limiter = new LoginLimiter(redis, {
+    maxFailsPerEmailIp: config.LOGIN_MAX_FAILS_PER_EMAIL_IP,
+    emailIpWindowSeconds: config.LOGIN_FAILS_EMAIL_IP_WINDOW_S,
+    maxFailsPerIp: config.LOGIN_MAX_FAILS_PER_IP_DAY,
+    ipWindowSeconds: config.LOGIN_FAILS_IP_WINDOW_S,
+  });
 
   const app = createBaseApp({ trustProxy: config.TRUST_PROXY });
   app.use(requestId);
@@ -28,6 +40,8 @@ export function createAuthApp({ config, logger, redis, hasher }: AuthAppOptions)
     res.setHeader('Cache-Control', 'no-store');
     next();
   });
+  // CSRF/CORS (decision 011): GET /logout changes state, so it is guarded like the POSTs.
+  app.use(crossSiteGuard({ allowedOrigins: config.ALLOWED_ORIGINS, alsoGuard: ['GET /logout'] }));
   // Health checks never touch the session store.
   app.use(healthRoutes(redis));
   app.use(createSessionMiddleware({ settings, redis, logger }));
@@ -35,11 +49,15 @@ export function createAuthApp({ config, logger, redis, hasher }: AuthAppOptions)
     authRoutes({
       login: new LoginService(users, passwords, logger),
       users,
-      visits: new VisitsRepository(redis),
+      visits,
       settings,
       logger,
+      limiter,
+      audit,
+      sessions,
     }),
   );
+  app.use(sessionRoutes({ sessions, visits, settings, audit }));
   app.use(notFoundHandler);
   app.use(errorHandler(logger));
   return app;

@@ -1,13 +1,22 @@
-import type { z } from 'zod';
-import { baseEnvSchema, env } from '@ncc/service-kit';
+import { z } from 'zod';
+import { baseEnvSchema, crossSiteEnvShape, env } from '@ncc/service-kit';
 import { sessionEnvShape } from '@ncc/session';
 
 /** Everything the auth service reads from the environment, parsed once at start-up. */
 export const authEnvSchema = baseEnvSchema.extend({
   ...sessionEnvShape,
+  ...crossSiteEnvShape,
   AUTH_PORT: env.port(8083),
   /** bcrypt cost for new hashes and for the dummy compare; below 10 is refused. */
   BCRYPT_ROUNDS: env.int(10, 10, 15),
+  /** Brute-force limits (docs/decisions/010-login-rate-limits.md): failures per (email, IP) per window… */
+  LOGIN_MAX_FAILS_PER_EMAIL_IP: env.int(10, 1, 100_000),
+  LOGIN_FAILS_EMAIL_IP_WINDOW_S: env.int(900, 1, 30 * 86_400),
+  /** …and failures per client IP (any email) per window. */
+  LOGIN_MAX_FAILS_PER_IP_DAY: env.int(100, 1, 1_000_000),
+  LOGIN_FAILS_IP_WINDOW_S: env.int(86_400, 1, 30 * 86_400),
+  /** Salt for the session-id hash in audit entries; unset = random per process. */
+  AUDIT_HASH_SALT: z.string().min(16).optional(),
 });
 
 export type AuthConfig = z.infer<typeof authEnvSchema>;

@@ -1,6 +1,6 @@
 import type { Express } from 'express';
 import helmet from 'helmet';
-import { createBaseApp, errorHandler, healthRoutes, notFoundHandler, requestId, type ServiceParts } from '@ncc/service-kit';
+import { createBaseApp, crossSiteGuard, errorHandler, healthRoutes, notFoundHandler, requestId, type ServiceParts } from '@ncc/service-kit';
 import { SessionReader, sessionSettings } from '@ncc/session';
 import type { CheckinConfig } from './config.js';
 import { CheckinStream } from './data-access/checkin-stream.js';
@@ -14,6 +14,8 @@ export function createCheckinApp({ config, logger, redis }: ServiceParts<Checkin
   const app = createBaseApp({ trustProxy: config.TRUST_PROXY });
   app.use(requestId);
   app.use(helmet());
+  // CSRF/CORS: foreign Origin or Sec-Fetch-Site: cross-site on a state-changing request → 403 (decision 011).
+  app.use(crossSiteGuard({ allowedOrigins: config.ALLOWED_ORIGINS }));
   app.use(healthRoutes(redis));
   app.use(
     checkinRoutes({

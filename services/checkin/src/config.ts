@@ -1,10 +1,11 @@
 import { z } from 'zod';
-import { baseEnvSchema, env } from '@ncc/service-kit';
+import { baseEnvSchema, crossSiteEnvShape, env } from '@ncc/service-kit';
 import { sessionEnvShape } from '@ncc/session';
 
 /** Everything the checkin receiver reads from the environment, parsed once at start-up. */
 export const checkinEnvSchema = baseEnvSchema.extend({
   ...sessionEnvShape,
+  ...crossSiteEnvShape,
   CHECKIN_PORT: env.port(8082),
   /** "off" accepts checkins without a session — demos only; refused when NODE_ENV=production. */
   CHECKIN_AUTH: z.enum(['on', 'off']).default('on'),

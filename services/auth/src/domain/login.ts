@@ -25,7 +25,11 @@ export class LoginService {
   ) {}
 
   async authenticate(email: string, password: string): Promise<PublicUser | null> {
-    const user = await this.users.findByEmail(email);
+    // Always two round trips (email index, then user hash): an unknown email reads `ncc:user:0`, which
+    // never exists (ids are positive), so it costs what a known one does — under load one extra round
+    // trip was a measurable timing difference (docs/decisions/015-enumeration-timing.md).
+    const id = await this.users.idForEmail(email);
+    const user = await this.users.findById(id !== null && Number.isSafeInteger(id) && id > 0 ? id : 0);
     if (!user) {
       await this.passwords.verifyDummy(password);
       return null;

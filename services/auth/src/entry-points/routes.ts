@@ -1,11 +1,13 @@
 import { hostname } from 'node:os';
 import type { Request, Response } from 'express';
 import { Router } from 'express';
-import { AppError, jsonBody, type Logger, parseBody } from '@ncc/service-kit';
-import { cookieOptions, requireUser, type SessionSettings } from '@ncc/session';
+import { AppError, jsonBody, type Logger, optionalJsonBody, parseBody, TooManyRequestsError } from '@ncc/service-kit';
+import { cookieOptions, requireSendableCookie, requireUser, type SessionSettings, truncateUserAgent, type UserSessionIndex } from '@ncc/session';
 import type { UsersRepository } from '../data-access/users-repository.js';
 import type { VisitsRepository } from '../data-access/visits-repository.js';
+import type { AuditLog } from '../domain/audit.js';
 import { type LoginService, publicUser } from '../domain/login.js';
+import type { LoginLimiter } from '../domain/login-limiter.js';
 import { loginBodySchema } from '../domain/schemas.js';
 
 export class InvalidCredentialsError extends AppError {
@@ -20,6 +22,9 @@ export interface AuthRouteDeps {
   visits: VisitsRepository;
   settings: SessionSettings;
   logger: Logger;
+  limiter: LoginLimiter;
+  audit: AuditLog;
+  sessions: UserSessionIndex;
 }
 
 const promisify =
@@ -30,33 +35,66 @@ const promisify =
 /** A session that came from the store (as opposed to one express-session just made up). */
 const hasStoredSession = (req: Request): boolean => typeof req.session?.createdAt === 'number';
 
-export function authRoutes({ login, users, visits, settings, logger }: AuthRouteDeps): Router {
+export function authRoutes({ login, users, visits, settings, logger, limiter, audit, sessions }: AuthRouteDeps): Router {
   const router = Router();
 
-  router.post('/login', ...jsonBody(), async (req, res) => {
+  // Secure cookies over plain HTTP: refused before anything is read or written (decision 013).
+  const sendableCookie = requireSendableCookie(settings);
+
+  router.post('/login', sendableCookie, ...jsonBody(), async (req, res) => {
     const { email, password } = parseBody(loginBodySchema, req.body);
+    const ip = req.ip;
+    // The session the client arrived with, if any (anonymous visits or an earlier login), for the audit trail.
+    const arrivedWith = hasStoredSession(req) ? req.sessionID : undefined;
+    // Brute force (decision 010): checked before the password, identical for unknown emails.
+    const retryAfter = await limiter.retryAfter(email, ip);
+    if (retryAfter !== null) {
+      audit.record('login.rate_limited', { email, ip, sid: arrivedWith });
+      throw new TooManyRequestsError(retryAfter);
+    }
     const user = await login.authenticate(email, password);
-    if (!user) throw new InvalidCredentialsError();
-    const previous = hasStoredSession(req) ? req.sessionID : undefined;
+    if (!user) {
+      await limiter.recordFailure(email, ip);
+      audit.record('login.failed', { email, ip, sid: arrivedWith });
+      throw new InvalidCredentialsError();
+    }
+    await limiter.recordSuccess(email, ip);
+    const previous = hasStoredSession(req) ? { sid: req.sessionID, userId: req.session.userId } : undefined;
     // A new id on every login: whatever id the client had before (fixation) is destroyed.
     await promisify((cb) => req.session.regenerate(cb))();
-    if (previous) await visits.remove(previous);
+    if (previous) {
+      await visits.remove(previous.sid);
+      if (previous.userId !== undefined) await sessions.remove(previous.userId, previous.sid);
+    }
     req.session.userId = user.id;
     req.session.email = user.email;
     req.session.createdAt = Date.now();
-    await promisify((cb) => req.session.save(cb))();
-    logger.info(`User ${user.email} logged in.`, { userId: user.id });
+    const userAgent = truncateUserAgent(req.get('user-agent'));
+    if (userAgent) req.session.userAgent = userAgent;
+    try {
+      // Indexed before it is saved: a session that exists can always be listed and revoked (decision 012).
+      await sessions.add(user.id, req.sessionID, req.session.createdAt);
+      await promisify((cb) => req.session.save(cb))();
+    } catch (err) {
+      // Leave nothing half-made: without req.session express-session neither auto-saves nor sets a cookie.
+      await promisify((cb) => req.session.destroy(cb))().catch(() => undefined);
+      throw err;
+    }
+    audit.record('login.succeeded', { userId: user.id, email: user.email, ip, sid: req.sessionID }, `User ${user.email} logged in.`);
     res.status(200).json({ user });
   });
 
   const logout = async (req: Request, res: Response): Promise<void> => {
     if (hasStoredSession(req)) {
+      const userId = req.session.userId;
       const email = req.session.email;
       const sid = req.sessionID;
       await promisify((cb) => req.session.destroy(cb))();
       await visits.remove(sid);
-      if (email) logger.info(`Logged out user ${email}.`);
-      else logger.debug('Ended an anonymous session.');
+      if (userId !== undefined) {
+        await sessions.remove(userId, sid);
+        audit.record('logout', { userId, email, ip: req.ip, sid }, `Logged out user ${email ?? userId}.`);
+      } else logger.debug('Ended an anonymous session.');
     } else {
       logger.debug('Logout called by a user without a session.');
     }
@@ -64,9 +102,9 @@ export function authRoutes({ login, users, visits, settings, logger }: AuthRoute
     res.clearCookie(settings.cookieName, cookieOptions(settings));
     res.status(200).json({ status: 'OK' });
   };
-  // GET is kept for compatibility with the original demo (see docs/decisions/003-csrf.md).
+  // GET is kept for compatibility with the original demo (see docs/decisions/011-csrf.md).
   router.get('/logout', logout);
-  router.post('/logout', logout);
+  router.post('/logout', ...optionalJsonBody(), logout);
 
   router.get('/me', requireUser, async (req, res) => {
     const user = await users.findById(req.session.userId!);
@@ -79,7 +117,7 @@ export function authRoutes({ login, users, visits, settings, logger }: AuthRoute
     res.status(200).json({ user: publicUser(user), session: { createdAt: new Date(req.session.createdAt!).toISOString() } });
   });
 
-  router.get('/visits', async (req, res) => {
+  router.get('/visits', sendableCookie, async (req, res) => {
     if (!hasStoredSession(req)) {
       // The one route on which an anonymous visitor gets a session: counting visits is its purpose.
       req.session.createdAt = Date.now();

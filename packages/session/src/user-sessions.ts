@@ -1,0 +1,146 @@
+import { createHmac } from 'node:crypto';
+import type { RedisClient } from '@ncc/service-kit';
+import { type SessionSettings, sessionKey } from './contract.js';
+import type { SessionSerializer, StoredSession } from './data.js';
+
+/**
+ * Per-user index of sessions: a sorted set `ncc:user-sessions:<userId>`, member = session id,
+ * score = last seen (epoch ms). Every command names exactly one key, so it works on Redis Cluster
+ * (no SCAN, no KEYS, no multi-key command across slots). See docs/decisions/012-session-index.md.
+ */
+export const USER_SESSIONS_PREFIX = 'ncc:user-sessions:';
+export const userSessionsKey = (userId: number): string => `${USER_SESSIONS_PREFIX}${userId}`;
+
+/** User agents are stored for the session list only; cap what a client can make us store. */
+export const MAX_USER_AGENT_LENGTH = 200;
+
+export function truncateUserAgent(ua: string | undefined): string | undefined {
+  if (!ua) return undefined;
+  return ua.length > MAX_USER_AGENT_LENGTH ? ua.slice(0, MAX_USER_AGENT_LENGTH) : ua;
+}
+
+/** Above this many members a login also cleans the index (a user who never lists their sessions). */
+const CLEANUP_AT = 50;
+
+const HANDLE = /^[A-Za-z0-9_-]{22}$/;
+
+/**
+ * The opaque public name of a session: HMAC-SHA256 of the id under the first session secret,
+ * 128 bits in base64url. It names a session in `GET /sessions` without revealing the id (which is
+ * a bearer credential); it changes when the secret rotates, which only matters between a list and a delete.
+ */
+export function sessionHandle(secret: string, sid: string): string {
+  return createHmac('sha256', secret).update(`ncc-session-handle:${sid}`).digest('base64url').slice(0, 22);
+}
+
+export function isSessionHandle(value: string): boolean {
+  return HANDLE.test(value);
+}
+
+export interface UserSessionEntry {
+  /** Internal only — never sent to clients or logged. */
+  sid: string;
+  handle: string;
+  createdAt: number;
+  lastSeenAt: number;
+  userAgent: string | undefined;
+}
+
+export class UserSessionIndex {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly settings: Pick<SessionSettings, 'prefix' | 'secrets' | 'ttlSeconds' | 'absoluteTimeoutSeconds'>,
+    private readonly serializer: SessionSerializer,
+  ) {}
+
+  handleOf(sid: string): string {
+    return sessionHandle(this.settings.secrets[0]!, sid);
+  }
+
+  /**
+   * At login. One MULTI on one key: add, and keep the index no longer than the newest session can
+   * live. Members are never dropped by score alone (a lost "last seen" update must not make a live
+   * session unrevocable); when the index grows, it is cleaned by checking each session key.
+   */
+  async add(userId: number, sid: string, now = Date.now()): Promise<void> {
+    const key = userSessionsKey(userId);
+    const results = await this.redis
+      .multi()
+      .zadd(key, now, sid)
+      .expire(key, Math.max(this.settings.absoluteTimeoutSeconds, this.settings.ttlSeconds) + 60)
+      .zcard(key)
+      .exec();
+    const failed = results?.find(([err]) => err);
+    if (!results || failed) throw failed?.[0] ?? new Error('Connection is closed.');
+    if (Number(results[2]?.[1]) > CLEANUP_AT) await this.list(userId);
+  }
+
+  /** When a session's idle TTL was refreshed: record "last seen". XX never re-adds a removed session. */
+  async touched(userId: number, sid: string, now = Date.now()): Promise<void> {
+    await this.redis.zadd(userSessionsKey(userId), 'XX', now, sid);
+  }
+
+  async remove(userId: number, sid: string): Promise<void> {
+    await this.redis.zrem(userSessionsKey(userId), sid);
+  }
+
+  /**
+   * The user's live sessions, newest first. Members whose session key is gone, unreadable, past the
+   * absolute timeout or owned by someone else are removed from the index on the way (lazy cleanup).
+   */
+  async list(userId: number): Promise<UserSessionEntry[]> {
+    const key = userSessionsKey(userId);
+    const flat = await this.redis.zrange(key, 0, -1, 'WITHSCORES');
+    const members: { sid: string; lastSeenAt: number }[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) members.push({ sid: flat[i]!, lastSeenAt: Number(flat[i + 1]) });
+    // One GET per session key (each in its own slot); ioredis pipelines them on the wire.
+    const values = await Promise.all(members.map((m) => this.redis.get(sessionKey(this.settings, m.sid))));
+    const live: UserSessionEntry[] = [];
+    const stale: string[] = [];
+    members.forEach((m, i) => {
+      const text = values[i];
+      const session: StoredSession | null = text == null ? null : this.serializer.parse(text);
+      if (!session || session.userId !== userId) {
+        stale.push(m.sid);
+        return;
+      }
+      const createdAt = typeof session.createdAt === 'number' ? session.createdAt : m.lastSeenAt;
+      live.push({
+        sid: m.sid,
+        handle: this.handleOf(m.sid),
+        createdAt,
+        lastSeenAt: Math.max(m.lastSeenAt, createdAt),
+        userAgent: typeof session['userAgent'] === 'string' ? session['userAgent'] : undefined,
+      });
+    });
+    if (stale.length > 0) await this.redis.zrem(key, ...stale);
+    return live.sort((a, b) => b.createdAt - a.createdAt);
+  }
+
+  /** End one of the user's sessions by handle; null when the handle names none of them. */
+  async endByHandle(userId: number, handle: string): Promise<string | null> {
+    if (!isSessionHandle(handle)) return null;
+    const sids = await this.redis.zrange(userSessionsKey(userId), 0, -1);
+    const sid = sids.find((s) => this.handleOf(s) === handle);
+    if (sid === undefined) return null;
+    await this.end(userId, sid);
+    return sid;
+  }
+
+  /**
+   * End every session of the user. Removes exactly the members it ended (not the whole key), so a
+   * login racing with this keeps its index entry.
+   */
+  async endAll(userId: number): Promise<string[]> {
+    const key = userSessionsKey(userId);
+    const sids = await this.redis.zrange(key, 0, -1);
+    await Promise.all(sids.map((sid) => this.redis.del(sessionKey(this.settings, sid))));
+    if (sids.length > 0) await this.redis.zrem(key, ...sids);
+    return sids;
+  }
+
+  private async end(userId: number, sid: string): Promise<void> {
+    await this.redis.del(sessionKey(this.settings, sid));
+    await this.redis.zrem(userSessionsKey(userId), sid);
+  }
+}
