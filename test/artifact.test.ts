@@ -283,7 +283,8 @@ describe('auth and checkin started as docker-compose.yml starts them', () => {
     const again = await runJob('seed', deployed.auth, redis.url);
     expect(again.output).toContain('0 created, 0 updated, 120 skipped');
     expect(again.code).toBe(0);
-  });
+    // 120 bcrypt hashes at cost 10: ~10 s on a quiet machine, several times that on a busy one.
+  }, 120_000);
 
   it('when auth and checkin start with the compose command and environment, then their compose healthchecks pass and they log JSON', async () => {
     auth = await start('auth');

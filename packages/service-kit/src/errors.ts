@@ -93,7 +93,8 @@ function fromBodyParser(err: BodyParserError): AppError | undefined {
     default:
       // body-parser wraps other read failures (a corrupt gzip/deflate body: a zlib error) as a bare
       // 4xx without a type. Still the client's fault, so a 400 — never a 500 — and never their text.
-      return typeof err.status === 'number' && err.status >= 400 && err.status < 500
+      // Only real Errors (http-errors instances): a plain object with a status is a programming error → 500.
+      return err instanceof Error && typeof err.status === 'number' && err.status >= 400 && err.status < 500
         ? new AppError(400, 'BAD_REQUEST', 'The request could not be read.')
         : undefined;
   }

@@ -88,8 +88,10 @@ export async function runService<S extends z.ZodType<BaseConfig>>(definition: Se
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
+    // Stop accepting before saying so: whoever reads the line may rely on new connections being refused.
+    const closed = running.close(config.SHUTDOWN_TIMEOUT_MS);
     logger.info(`${signal} received, shutting down gracefully.`);
-    await running.close(config.SHUTDOWN_TIMEOUT_MS);
+    await closed;
     await definition.onClose?.();
     await closeRedis(redis);
     logger.info('Shutdown complete.');
