@@ -20,6 +20,7 @@ let env: Record<string, string>;
 const monitors: Redis[] = [];
 const seen: { node: number; args: string[] }[] = [];
 let dataDir: string;
+let watching = true;
 
 /** Which master holds `key` (by asking each node; the slot owner answers, the others say MOVED). */
 async function ownerOf(key: string): Promise<number> {
@@ -39,7 +40,9 @@ beforeAll(async () => {
   // Watch every command every node receives from here on (the services' clients included).
   for (const [index, master] of cluster.masters.entries()) {
     const monitor = await master.client.duplicate().monitor();
-    monitor.on('monitor', (_time: string, args: string[]) => seen.push({ node: index, args }));
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (watching) seen.push({ node: index, args });
+    });
     monitors.push(monitor);
   }
   dataDir = mkdtempSync(join(tmpdir(), 'ncc-cluster-seed-'));
@@ -154,7 +157,10 @@ describe('Redis Cluster (REDIS_CLUSTER_NODES)', () => {
     }
     expect(new Set(sids).size).toBe(50);
 
-    // Stop watching before the test's own per-node SCAN, which is allowed here and only here.
+    // Stop watching before the test's own per-node SCAN, which is allowed here and only here
+    // (after a moment for the monitor feed of the logins to arrive).
+    await new Promise((r) => setTimeout(r, 300));
+    watching = false;
     for (const m of monitors) m.disconnect();
     const perNode: string[][] = [];
     for (const master of cluster.masters) {
