@@ -22,12 +22,12 @@ const seen: { node: number; args: string[] }[] = [];
 let dataDir: string;
 let watching = true;
 
-/** Which master holds `key` (by asking each node; the slot owner answers, the others say MOVED). */
+/** Which master owns `key`'s slot, from CLUSTER KEYSLOT and CLUSTER SLOTS. */
 async function ownerOf(key: string): Promise<number> {
   const slot = (await cluster.masters[0]!.client.cluster('KEYSLOT', key)) as number;
-  const slots = (await cluster.masters[0]!.client.cluster('SLOTS')) as [number, number, [string, number]][];
+  const slots = await cluster.masters[0]!.client.cluster('SLOTS');
   const range = slots.find(([from, to]) => slot >= from && slot <= to)!;
-  return cluster.masters.findIndex((m) => m.port === range[2][1]);
+  return cluster.masters.findIndex((m) => m.port === range[2]![1]);
 }
 
 async function get(url: string, cookie?: string): Promise<Response> {
@@ -180,7 +180,7 @@ describe('Redis Cluster (REDIS_CLUSTER_NODES)', () => {
     for (const sid of sids) expect(all.filter((k) => k === `ncc:session:${sid}`)).toHaveLength(1);
     expect(all.length).toBe(sids.length + 1); // + the demo user's session from the checkin test
     console.info(`sessions per master: ${perNode.map((k) => k.length).join(' / ')}`);
-  });
+  }, 90_000); // 50 bcrypt compares (cost 10) on a shared, busy machine
 
   it('when the whole flow ran, then no node ever received SCAN, KEYS or a multi-key command across slots', async () => {
     expect(seen.length).toBeGreaterThan(100);
@@ -203,5 +203,53 @@ describe('Redis Cluster (REDIS_CLUSTER_NODES)', () => {
     }
     // The checkin script (dedupe marker + stream) is the one multi-key command.
     expect(multiKey).toBeGreaterThanOrEqual(3);
+  });
+
+  it('when the master holding the checkin stream dies, then answers are fast JSON 503s, and once it is back the same clients recover', async () => {
+    const cookie = await login(auth.url);
+    const victim = cluster.masters[await ownerOf('ncc:checkins')]!;
+    const lengthBefore = await victim.client.xlen('ncc:checkins');
+    await victim.kill();
+    const killedAt = Date.now();
+
+    const observations: { what: string; status: number; ms: number; code?: string }[] = [];
+    const observe = async (what: string, request: () => Promise<Response>): Promise<number> => {
+      const started = performance.now();
+      const res = await request();
+      const body = (await res.json()) as { error?: { code?: string } };
+      observations.push({ what, status: res.status, ms: Math.round(performance.now() - started), ...(body.error?.code ? { code: body.error.code } : {}) });
+      return res.status;
+    };
+    let location = 7000;
+    let restarted = false;
+    let recoveredAt: number | undefined;
+    const accepted: number[] = [];
+    while (Date.now() - killedAt < 25_000) {
+      // Two seconds of outage (past cluster-node-timeout, so the cluster also reports CLUSTERDOWN), then the node returns.
+      if (!restarted && Date.now() - killedAt > 2500) {
+        await victim.start();
+        restarted = true;
+      }
+      const loc = location++;
+      const status = await observe('POST /api/checkin', () => checkin(checkinService.url, { userId: DEMO.id, locationId: loc, starRating: 2 }, cookie));
+      if (status === 202) accepted.push(loc);
+      if (restarted && status === 202) {
+        recoveredAt = Date.now();
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const slowest = Math.max(...observations.map((o) => o.ms));
+    console.info(`cluster node loss: ${observations.filter((o) => o.status === 503).length} x 503, slowest ${slowest} ms, recovered ${recoveredAt ? recoveredAt - killedAt : 'never'} ms after SIGKILL`);
+    expect(recoveredAt, JSON.stringify(observations)).toBeDefined();
+    expect(observations.some((o) => o.status === 503)).toBe(true);
+    for (const o of observations) {
+      expect([202, 503], `${JSON.stringify(o)}\n${checkinService.logs.find(/./).filter((e) => e['level'] === 'error').map((e) => JSON.stringify(e)).join('\n')}`).toContain(o.status);
+      if (o.status === 503) expect(o.code).toBe('SERVICE_UNAVAILABLE');
+      expect(o.ms, JSON.stringify(o)).toBeLessThan(1500);
+    }
+    // Same processes, nothing lost (AOF), and only the checkins answered 202 were written.
+    expect(await victim.client.xlen('ncc:checkins')).toBe(lengthBefore + accepted.length);
+    expect((await get(`${auth.url}/me`, cookie)).status).toBe(200);
   });
 });

@@ -41,7 +41,8 @@ export async function startCluster(): Promise<LocalCluster> {
   try {
     for (let i = 0; i < 3; i++) {
       // Each spawnRedis has its own temp dir, where nodes.conf is written (cluster-config-file is relative to --dir).
-      masters.push(await spawnRedis({ args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'] }));
+      // Append-only so a node that is killed and started again comes back with its keys.
+      masters.push(await spawnRedis({ appendOnly: true, args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'] }));
     }
     const addresses = masters.map((m) => `127.0.0.1:${m.port}`);
     await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 });

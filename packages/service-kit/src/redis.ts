@@ -103,7 +103,10 @@ export function createClusterClient(settings: RedisSettings, logger: Logger): Cl
     lazyConnect: false,
     clusterRetryStrategy: loggedReconnectDelay(logger, 'Redis Cluster'),
     slotsRefreshTimeout: settings.REDIS_CONNECT_TIMEOUT_MS,
-    maxRedirections: 8,
+    // Each redirection/retry (MOVED, ASK, TRYAGAIN, CLUSTERDOWN, a lost node) waits ~100 ms: four
+    // keep a request with a dead slot owner near 0.5 s before its 503, and are plenty for resharding
+    // (one MOVED or ASK per key).
+    maxRedirections: 4,
     retryDelayOnFailover: 100,
     retryDelayOnClusterDown: 100,
     retryDelayOnTryAgain: 100,
@@ -179,13 +182,21 @@ export function waitForRedis(client: RedisClient, timeoutMs: number): Promise<vo
 }
 
 const UNAVAILABLE =
-  /Connection is closed|Stream isn't writeable|enableOfflineQueue|Command timed out|max retries|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTFOUND|^LOADING|^CLUSTERDOWN|^TRYAGAIN|^READONLY|^MASTERDOWN|^NOREPLICAS|None of startup nodes|Failed to refresh slots|All sentinels are unreachable|Cluster isn't ready|Too many Cluster redirections|Cluster is ended/i;
+  /Connection is closed|Stream isn't writeable|enableOfflineQueue|Command timed out|max retries|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTFOUND|^LOADING|^CLUSTERDOWN|^TRYAGAIN|^READONLY|^MASTERDOWN|^NOREPLICAS|None of startup nodes|Failed to refresh slots|All sentinels are unreachable|Cluster isn't ready/i;
+
+/**
+ * Cluster/Sentinel (and pipeline) flavours of the same: a command that exhausted its redirections
+ * while a slot owner was down ("Too many Cluster redirections. Last error: …"), a pipeline or MULTI
+ * cut by a closing connection (AbortError), a node dropped while its slots were being refreshed.
+ */
+const TOPOLOGY_UNAVAILABLE =
+  /Too many Cluster redirections|Cluster is ended|Cluster is disconnect|Node is disconnected|Command aborted due to connection close|^MOVED|^ASK /;
 
 /** True for errors that mean "Redis cannot answer right now" rather than "this request is wrong". */
 export function isRedisUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   if (err.name === 'MaxRetriesPerRequestError') return true;
-  return UNAVAILABLE.test(err.message);
+  return UNAVAILABLE.test(err.message) || TOPOLOGY_UNAVAILABLE.test(err.message);
 }
 
 /** Readiness probe: a PING that fails fast with the client's command timeout. */
