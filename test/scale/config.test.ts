@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { baseEnvSchema, ConfigError, describeRedisTarget, loadConfig, redisMode } from '@ncc/service-kit';
+import { baseEnvSchema, ConfigError, describeRedisTarget, isRedisUnavailable, loadConfig, redisMode } from '@ncc/service-kit';
 import { authEnvSchema } from '../../services/auth/src/config.js';
 import { checkinEnvSchema } from '../../services/checkin/src/config.js';
 import { ROOT, spawnService } from '../support/services.js';
@@ -88,6 +88,24 @@ describe('Redis mode configuration', () => {
   it('when a schema error and a mode conflict occur together, then both are reported at once', () => {
     const keys = issuesOf({ REDIS_URL: 'http://x', REDIS_CLUSTER_NODES: '127.0.0.1:7000', AUTH_PORT: 'abc' }).map((i) => i.key);
     expect(keys).toEqual(expect.arrayContaining(['REDIS_URL', 'AUTH_PORT']));
+  });
+});
+
+describe('Cluster and Sentinel errors', () => {
+  it('when ioredis reports a Cluster/Sentinel outage, then it counts as "Redis unavailable" (503), a wrong request does not', () => {
+    for (const message of [
+      'Too many Cluster redirections. Last error: ReplyError: CLUSTERDOWN The cluster is down',
+      'Too many Cluster redirections. Last error: Error: Connection is closed.',
+      'Command aborted due to connection close',
+      "Cluster isn't ready and enableOfflineQueue options is false",
+      'All sentinels are unreachable. Retrying from scratch after 100ms.',
+      'CLUSTERDOWN Hash slot not served',
+      'Cluster is ended.',
+    ]) {
+      expect(isRedisUnavailable(new Error(message)), message).toBe(true);
+    }
+    expect(isRedisUnavailable(new Error("CROSSSLOT Keys in request don't hash to the same slot"))).toBe(false);
+    expect(isRedisUnavailable(new Error('WRONGTYPE Operation against a key holding the wrong kind of value'))).toBe(false);
   });
 });
 
