@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { closeRedis, createRedisClient, loadConfig, type RedisClient, type RunningServer, startServer, waitForRedis } from '@ncc/service-kit';
+import { baseEnvSchema, type BaseConfig, closeRedis, createRedisClient, loadConfig, type RedisClient, type RunningServer, startServer, waitForRedis } from '@ncc/service-kit';
 import { captureLogs, type CapturedLogs, cookiePair, freePort, postJson } from '@ncc/testing';
 import { createAuthApp } from '../../services/auth/src/app.js';
 import { authEnvSchema } from '../../services/auth/src/config.js';
@@ -32,11 +32,12 @@ async function startInProcess(
   name: string,
   env: Env,
   build: (logs: CapturedLogs, redis: RedisClient) => Parameters<typeof startServer>[0],
-  redisUrl: string,
+  redisConfig: BaseConfig,
 ): Promise<StartedService> {
   const logs = captureLogs(name);
+  // The parsed config decides the mode (REDIS_URL, or REDIS_CLUSTER_NODES / REDIS_SENTINELS in env).
   const redis = createRedisClient(
-    { REDIS_URL: redisUrl, REDIS_COMMAND_TIMEOUT_MS: Number(env['REDIS_COMMAND_TIMEOUT_MS'] ?? 1000), REDIS_CONNECT_TIMEOUT_MS: 1000 },
+    { ...redisConfig, REDIS_COMMAND_TIMEOUT_MS: Number(env['REDIS_COMMAND_TIMEOUT_MS'] ?? 1000), REDIS_CONNECT_TIMEOUT_MS: 1000 },
     logs.logger,
   );
   await waitForRedis(redis, 10_000);
@@ -53,22 +54,29 @@ async function startInProcess(
   };
 }
 
-/** The auth app in this process on a free port. */
+/**
+ * The auth app in this process on a free port. For Redis Cluster / Sentinel pass '' as redisUrl and
+ * REDIS_CLUSTER_NODES or REDIS_SENTINELS + REDIS_SENTINEL_NAME in env.
+ */
 export function startAuth(redisUrl: string, env: Env = {}): Promise<StartedService> {
   const config = loadConfig(authEnvSchema, { SESSION_SECRET: TEST_SECRET, NODE_ENV: 'test', ...env, REDIS_URL: redisUrl });
-  return startInProcess('auth', env, (logs, redis) => createAuthApp({ config, logger: logs.logger, redis }), redisUrl);
+  return startInProcess('auth', env, (logs, redis) => createAuthApp({ config, logger: logs.logger, redis }), config);
 }
 
-/** The checkin app in this process on a free port. */
+/** The checkin app in this process on a free port (Cluster / Sentinel: as for startAuth). */
 export function startCheckin(redisUrl: string, env: Env = {}): Promise<StartedService> {
   const config = loadConfig(checkinEnvSchema, { SESSION_SECRET: TEST_SECRET, NODE_ENV: 'test', ...env, REDIS_URL: redisUrl });
-  return startInProcess('checkin', env, (logs, redis) => createCheckinApp({ config, logger: logs.logger, redis }), redisUrl);
+  return startInProcess('checkin', env, (logs, redis) => createCheckinApp({ config, logger: logs.logger, redis }), config);
 }
 
-/** Write users straight through the repository (bcrypt cost 10, as in production). */
-export async function createUsers(redisUrl: string, users: { id: number; email: string; password: string; firstName?: string; lastName?: string }[]): Promise<void> {
+/**
+ * Write users straight through the repository (bcrypt cost 10, as in production). `target` is a
+ * REDIS_URL, or Redis env keys such as `{ REDIS_CLUSTER_NODES: '127.0.0.1:7000,…' }`.
+ */
+export async function createUsers(target: string | Env, users: { id: number; email: string; password: string; firstName?: string; lastName?: string }[]): Promise<void> {
   const logs = captureLogs('seed');
-  const redis = createRedisClient({ REDIS_URL: redisUrl, REDIS_COMMAND_TIMEOUT_MS: 2000, REDIS_CONNECT_TIMEOUT_MS: 1000 }, logs.logger);
+  const redisConfig = loadConfig(baseEnvSchema, typeof target === 'string' ? { REDIS_URL: target } : target);
+  const redis = createRedisClient({ ...redisConfig, REDIS_COMMAND_TIMEOUT_MS: 2000, REDIS_CONNECT_TIMEOUT_MS: 1000 }, logs.logger);
   await waitForRedis(redis, 5000);
   const repository = new UsersRepository(redis);
   const hasher = new BcryptHasher(10);

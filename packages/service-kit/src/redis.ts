@@ -1,4 +1,5 @@
-import { Redis, type Cluster, type RedisOptions } from 'ioredis';
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
+import { type HostPort, redisMode } from './config.js';
 import type { Logger } from './logger.js';
 
 export type RedisClient = Redis | Cluster;
@@ -7,6 +8,14 @@ export interface RedisSettings {
   REDIS_URL: string;
   REDIS_COMMAND_TIMEOUT_MS: number;
   REDIS_CONNECT_TIMEOUT_MS: number;
+  /** Cluster / Sentinel mode (see baseEnvSchema); absent or empty = standalone REDIS_URL. */
+  REDIS_CLUSTER_NODES?: HostPort[] | undefined;
+  REDIS_SENTINELS?: HostPort[] | undefined;
+  REDIS_SENTINEL_NAME?: string | undefined;
+  REDIS_USERNAME?: string | undefined;
+  REDIS_PASSWORD?: string | undefined;
+  REDIS_TLS?: boolean | undefined;
+  REDIS_SENTINEL_PASSWORD?: string | undefined;
 }
 
 /** Reconnect delays: quick at first, capped at 2 s, with jitter so a fleet does not reconnect in step. */
@@ -46,9 +55,99 @@ export function failFastOptions(settings: Omit<RedisSettings, 'REDIS_URL'>, logg
 }
 
 export function createRedisClient(settings: RedisSettings, logger: Logger): RedisClient {
-  const client = new Redis(settings.REDIS_URL, failFastOptions(settings, logger));
+  const mode = redisMode(settings);
+  const client =
+    mode === 'cluster'
+      ? createClusterClient(settings, logger)
+      : mode === 'sentinel'
+        ? createSentinelClient(settings, logger)
+        : new Redis(settings.REDIS_URL, failFastOptions(settings, logger));
   watchClient(client, logger);
   return client;
+}
+
+/** Credentials and TLS for data nodes in cluster/sentinel mode (standalone takes them from the URL). */
+function nodeAuth(settings: RedisSettings): Pick<RedisOptions, 'username' | 'password' | 'tls'> {
+  return {
+    ...(settings.REDIS_USERNAME ? { username: settings.REDIS_USERNAME } : {}),
+    ...(settings.REDIS_PASSWORD ? { password: settings.REDIS_PASSWORD } : {}),
+    ...(settings.REDIS_TLS ? { tls: {} } : {}),
+  };
+}
+
+/** A retry delay function that logs like failFastOptions' retryStrategy: first attempt, then every 5 s. */
+function loggedReconnectDelay(logger: Logger, what: string): (attempt: number) => number {
+  let lastLogged = 0;
+  return (attempt) => {
+    const delay = reconnectDelay(attempt);
+    const now = Date.now();
+    if (attempt === 1 || now - lastLogged > 5000) {
+      lastLogged = now;
+      logger.warn(`${what} unreachable, reconnecting (attempt ${attempt}, next in ${delay} ms).`);
+    }
+    return delay;
+  };
+}
+
+/**
+ * Redis Cluster with the same fail-fast behaviour as the standalone client. ioredis splits the options:
+ *  - on the Cluster: no offline queue (a command while the cluster is not ready fails at once, 503),
+ *    a ready check (CLUSTER INFO must say ok), capped reconnect delays, a bounded slot refresh and
+ *    few redirections (MOVED/ASK/CLUSTERDOWN retries, 100 ms apart), so a request never waits long;
+ *  - on each node (`redisOptions`): the command and connect timeouts. The nodes' own offline queue and
+ *    retryStrategy stay as ioredis sets them (queue on, no reconnect): its node connections are lazy,
+ *    and with the node queue off the first command to each node fails (ioredis #581, fixed by #649 by
+ *    forcing it on); a lost node ends and the Cluster refreshes slots instead. commandTimeout still
+ *    bounds a command waiting in a node queue.
+ */
+export function createClusterClient(settings: RedisSettings, logger: Logger): Cluster {
+  const options: ClusterOptions = {
+    enableOfflineQueue: false,
+    enableReadyCheck: true,
+    lazyConnect: false,
+    clusterRetryStrategy: loggedReconnectDelay(logger, 'Redis Cluster'),
+    slotsRefreshTimeout: settings.REDIS_CONNECT_TIMEOUT_MS,
+    // Each redirection/retry (MOVED, ASK, TRYAGAIN, CLUSTERDOWN, a lost node) waits ~100 ms: four
+    // keep a request with a dead slot owner near 0.5 s before its 503, and are plenty for resharding
+    // (one MOVED or ASK per key).
+    maxRedirections: 4,
+    retryDelayOnFailover: 100,
+    retryDelayOnClusterDown: 100,
+    retryDelayOnTryAgain: 100,
+    redisOptions: {
+      ...nodeAuth(settings),
+      commandTimeout: settings.REDIS_COMMAND_TIMEOUT_MS,
+      connectTimeout: settings.REDIS_CONNECT_TIMEOUT_MS,
+      maxRetriesPerRequest: 1,
+    },
+  };
+  return new Cluster(settings.REDIS_CLUSTER_NODES ?? [], options);
+}
+
+/**
+ * Redis behind Sentinel: ioredis asks the sentinels for the current master on every (re)connect, so
+ * after a failover the retryStrategy's next attempt lands on the promoted replica without a restart.
+ *  - failoverDetector: subscribe to the sentinels' +switch-master and reconnect at once instead of
+ *    waiting for the old connection to break (a demoted master that is still alive answers READONLY);
+ *  - reconnectOnError READONLY: if we do talk to a demoted master, reconnect (and re-resolve); the
+ *    failed command is not resent (it fails with 503, the client retries);
+ *  - sentinelRetryStrategy / sentinelCommandTimeout: a dead or hung sentinel costs at most one
+ *    command timeout before the next one is asked.
+ */
+export function createSentinelClient(settings: RedisSettings, logger: Logger): Redis {
+  return new Redis({
+    ...failFastOptions(settings, logger),
+    ...nodeAuth(settings),
+    sentinels: settings.REDIS_SENTINELS ?? [],
+    name: settings.REDIS_SENTINEL_NAME ?? '',
+    role: 'master',
+    ...(settings.REDIS_SENTINEL_PASSWORD ? { sentinelPassword: settings.REDIS_SENTINEL_PASSWORD } : {}),
+    ...(settings.REDIS_TLS ? { enableTLSForSentinelMode: true } : {}),
+    sentinelRetryStrategy: loggedReconnectDelay(logger, 'Every Redis sentinel'),
+    sentinelCommandTimeout: settings.REDIS_COMMAND_TIMEOUT_MS,
+    failoverDetector: true,
+    reconnectOnError: (err) => (/^READONLY/.test(err.message) ? 1 : false),
+  });
 }
 
 /** Errors are reported through the retry log; an 'error' listener keeps ioredis from printing its own. */
@@ -89,11 +188,19 @@ export function waitForRedis(client: RedisClient, timeoutMs: number): Promise<vo
 const UNAVAILABLE =
   /Connection is closed|Stream isn't writeable|enableOfflineQueue|Command timed out|max retries|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTFOUND|^LOADING|^CLUSTERDOWN|^TRYAGAIN|^READONLY|^MASTERDOWN|^NOREPLICAS|None of startup nodes|Failed to refresh slots|All sentinels are unreachable|Cluster isn't ready/i;
 
+/**
+ * Cluster/Sentinel (and pipeline) flavours of the same: a command that exhausted its redirections
+ * while a slot owner was down ("Too many Cluster redirections. Last error: …"), a pipeline or MULTI
+ * cut by a closing connection (AbortError), a node dropped while its slots were being refreshed.
+ */
+const TOPOLOGY_UNAVAILABLE =
+  /Too many Cluster redirections|Cluster is ended|Cluster is disconnect|Node is disconnected|Command aborted due to connection close|^MOVED|^ASK /;
+
 /** True for errors that mean "Redis cannot answer right now" rather than "this request is wrong". */
 export function isRedisUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   if (err.name === 'MaxRetriesPerRequestError') return true;
-  return UNAVAILABLE.test(err.message);
+  return UNAVAILABLE.test(err.message) || TOPOLOGY_UNAVAILABLE.test(err.message);
 }
 
 /** Readiness probe: a PING that fails fast with the client's command timeout. */

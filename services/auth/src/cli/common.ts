@@ -1,4 +1,4 @@
-import { baseEnvSchema, closeRedis, ConfigError, createRedisClient, createServiceLogger, loadConfig, type RedisClient, waitForRedis } from '@ncc/service-kit';
+import { baseEnvSchema, closeRedis, ConfigError, createRedisClient, createServiceLogger, describeRedisTarget, loadConfig, type RedisClient, waitForRedis } from '@ncc/service-kit';
 import { authEnvSchema } from '../config.js';
 import { UsersRepository } from '../data-access/users-repository.js';
 import { BcryptHasher } from '../domain/passwords.js';
@@ -18,7 +18,7 @@ export async function runCli(name: string, body: (deps: { repository: UsersRepos
   const redis = createRedisClient(config, logger);
   try {
     await waitForRedis(redis, 5000).catch(() => {
-      throw new Error(`cannot reach Redis at ${redactUrl(config.REDIS_URL)} (set REDIS_URL, or start redis-server).`);
+      throw new Error(`cannot reach Redis at ${describeRedisTarget(config)} (set REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS, or start redis-server).`);
     });
     await body({ repository: new UsersRepository(redis), hasher: new BcryptHasher(config.BCRYPT_ROUNDS), redis });
     await closeRedis(redis);
