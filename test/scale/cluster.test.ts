@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster, type Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sessionIdOf } from '@ncc/testing';
+import { postJson, sessionIdOf } from '@ncc/testing';
 import { checkin, DEMO, login, ROOT, startAuth, startCheckin, type StartedService } from '../support/services.js';
 import { type LocalCluster, startCluster, until } from './topology.js';
 
@@ -190,6 +190,45 @@ describe('Redis Cluster (REDIS_CLUSTER_NODES)', () => {
     expect(all.length).toBe(sids.length + 1); // + the demo user's session from the checkin test
     console.info(`sessions per master: ${perNode.map((k) => k.length).join(' / ')}`);
   }, 90_000); // 50 bcrypt compares (cost 10) on a shared, busy machine
+
+  it('when a user lists, revokes and ends all sessions on the cluster, then the other cookies get 401 on auth and checkin', async () => {
+    const user = { email: 'ada.cluster@example.com', password: 'pw-ada-501', id: 501 };
+    const [a, b, c] = [await login(auth.url, user.email, user.password), await login(auth.url, user.email, user.password), await login(auth.url, user.email, user.password)];
+    const listed = await get(`${auth.url}/sessions`, a);
+    expect(listed.status).toBe(200);
+    const { sessions } = (await listed.json()) as { sessions: { handle: string; current: boolean }[] };
+    expect(sessions).toHaveLength(3);
+    expect(sessions.filter((s) => s.current)).toHaveLength(1);
+    expect(JSON.stringify(sessions)).not.toContain(sessionIdOf(b));
+
+    // Revoke one other session by its handle: that cookie is dead everywhere, the rest live on.
+    const other = sessions.find((s) => !s.current)!;
+    const revoke = await fetch(`${auth.url}/sessions/${other.handle}`, { method: 'DELETE', headers: { cookie: a } });
+    expect(revoke.status).toBe(200);
+    const alive = await Promise.all([b, c].map(async (cookie) => (await get(`${auth.url}/me`, cookie)).status));
+    expect(alive.sort()).toEqual([200, 401]);
+
+    const all = await fetch(`${auth.url}/logout-all`, { method: 'POST', headers: { cookie: a } });
+    expect(all.status).toBe(200);
+    for (const cookie of [a, b, c]) {
+      expect((await get(`${auth.url}/me`, cookie)).status).toBe(401);
+      expect((await checkin(checkinService.url, { userId: user.id, locationId: 77, starRating: 1 }, cookie)).status).toBe(401);
+      const owner = cluster.masters[await ownerOf(`ncc:session:${sessionIdOf(cookie)}`)]!;
+      expect(await owner.client.exists(`ncc:session:${sessionIdOf(cookie)}`)).toBe(0);
+    }
+  }, 60_000);
+
+  it('when one (email, IP) keeps failing on the cluster, then the 11th attempt gets 429 with Retry-After, even with the right password', async () => {
+    const email = 'ada.cluster@example.com';
+    const statuses: number[] = [];
+    for (let i = 0; i < 10; i++) statuses.push((await postJson(`${auth.url}/login`, { email, password: `wrong-${i}` })).status);
+    expect(statuses).toEqual(Array(10).fill(401));
+    const locked = await postJson(`${auth.url}/login`, { email, password: 'pw-ada-501' });
+    expect(locked.status).toBe(429);
+    expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(((await locked.json()) as { error: { code: string } }).error.code).toBe('TOO_MANY_REQUESTS');
+    expect(locked.headers.getSetCookie()).toEqual([]);
+  }, 60_000);
 
   it('when the whole flow ran, then no node ever received SCAN, KEYS or a multi-key command across slots', async () => {
     expect(seen.length).toBeGreaterThan(100);
