@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import newman, { type NewmanRunSummary } from 'newman';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnRedis, type SpawnedRedis } from '@ncc/testing';
-import { createUsers, DEMO, ROOT, startAuth, startCheckin, type StartedService } from './support/services.js';
+import { type SpawnedRedis } from '@ncc/testing';
+import { DEMO, ROOT, type StartedService, startStack } from './support/services.js';
 
 const COLLECTION = join(ROOT, 'postman/ncc.postman_collection.json');
 const ENVIRONMENT = join(ROOT, 'postman/local.postman_environment.json');
@@ -89,9 +89,7 @@ describe('the Postman collection, run by newman', () => {
   let checkin: StartedService;
 
   beforeAll(async () => {
-    redis = await spawnRedis();
-    await createUsers(redis.url, [DEMO]);
-    [auth, checkin] = await Promise.all([startAuth(redis.url), startCheckin(redis.url)]);
+    ({ redis, auth, checkin } = await startStack());
   });
 
   afterAll(async () => {

@@ -14,8 +14,8 @@
  * a script after reconnecting and the request itself got 422 ("other" here) for its own checkin.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SpawnedRedis, spawnRedis } from '@ncc/testing';
-import { createUsers, DEMO, login, type StartedService, startAuth, startCheckin } from '../support/services.js';
+import { type SpawnedRedis } from '@ncc/testing';
+import { DEMO, login, type StartedService, startStack } from '../support/services.js';
 import { sleep, until } from './helpers.js';
 
 interface Sent {
@@ -37,10 +37,7 @@ let checkin: StartedService;
 let cookie: string;
 
 beforeAll(async () => {
-  redis = await spawnRedis({ appendOnly: true, appendFsync: 'always' });
-  await createUsers(redis.url, [DEMO]);
-  auth = await startAuth(redis.url);
-  checkin = await startCheckin(redis.url);
+  ({ redis, auth, checkin } = await startStack({ redis: { appendOnly: true, appendFsync: 'always' } }));
   cookie = await login(auth.url);
   // The session must be on disk before the first kill.
   expect(await redis.client.config('GET', 'appendfsync')).toEqual(['appendfsync', 'always']);

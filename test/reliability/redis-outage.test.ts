@@ -3,8 +3,8 @@
  * recovery on the same append-only data dir, and /readyz vs /healthz — against both services.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sessionIdOf, type SpawnedRedis, spawnRedis } from '@ncc/testing';
-import { createUsers, DEMO, login, type StartedService, startAuth, startCheckin } from '../support/services.js';
+import { sessionIdOf, type SpawnedRedis } from '@ncc/testing';
+import { DEMO, login, type StartedService, startStack } from '../support/services.js';
 import { type Answer, call, expectUnavailable, postJsonTimed, sleep, until } from './helpers.js';
 
 let redis: SpawnedRedis;
@@ -35,10 +35,7 @@ async function sessionKeys(): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  redis = await spawnRedis({ appendOnly: true, appendFsync: 'always' });
-  await createUsers(redis.url, [DEMO]);
-  auth = await startAuth(redis.url);
-  checkin = await startCheckin(redis.url);
+  ({ redis, auth, checkin } = await startStack({ redis: { appendOnly: true, appendFsync: 'always' } }));
   cookie = await login(auth.url);
   sessionKey = `ncc:session:${sessionIdOf(cookie)}`;
 });

@@ -5,8 +5,8 @@
 import net from 'node:net';
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SpawnedRedis, spawnRedis } from '@ncc/testing';
-import { createUsers, startAuth, startCheckin, type StartedService, TEST_SECRET } from '../support/services.js';
+import { type SpawnedRedis } from '@ncc/testing';
+import { type StartedService, TEST_SECRET, startStack } from '../support/services.js';
 import { tryLogin } from './support.js';
 
 const USER = { id: 1101, email: 'sweep.user@example.com', password: 'sweep-password-1' };
@@ -18,9 +18,7 @@ let cookie: string;
 let sid: string;
 
 beforeAll(async () => {
-  redis = await spawnRedis();
-  await createUsers(redis.url, [USER]);
-  [auth, chk] = await Promise.all([startAuth(redis.url), startCheckin(redis.url)]);
+  ({ redis, auth, checkin: chk } = await startStack({ users: [USER] }));
   const login = await tryLogin(auth.url, USER);
   cookie = login.cookie!;
   sid = login.sid!;

@@ -3,8 +3,8 @@
  * Sec-Fetch-Site, JSON-only bodies, no `*`, preflights), and the security headers.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SpawnedRedis, spawnRedis } from '@ncc/testing';
-import { checkin, createUsers, startAuth, startCheckin, type StartedService } from '../support/services.js';
+import { type SpawnedRedis } from '@ncc/testing';
+import { checkin, type StartedService, startStack } from '../support/services.js';
 import { checkinBody, errorCode, get, send, tryLogin } from './support.js';
 
 const USER = { id: 901, email: 'csrf.user@example.com', password: 'csrf-password-1' };
@@ -16,10 +16,7 @@ let auth: StartedService;
 let chk: StartedService;
 
 beforeAll(async () => {
-  redis = await spawnRedis();
-  await createUsers(redis.url, [USER]);
-  const env = { ALLOWED_ORIGINS: `${APP},https://admin.example.com` };
-  [auth, chk] = await Promise.all([startAuth(redis.url, env), startCheckin(redis.url, env)]);
+  ({ redis, auth, checkin: chk } = await startStack({ users: [USER], env: { ALLOWED_ORIGINS: `${APP},https://admin.example.com` } }));
 });
 
 afterAll(async () => {

@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { baseEnvSchema, type BaseConfig, closeRedis, createRedisClient, loadConfig, type RedisClient, type RunningServer, startServer, waitForRedis } from '@ncc/service-kit';
-import { captureLogs, type CapturedLogs, cookiePair, freePort, postJson } from '@ncc/testing';
+import { captureLogs, type CapturedLogs, cookiePair, freePort, postJson, type SpawnedRedis, spawnRedis, type SpawnRedisOptions } from '@ncc/testing';
 import { createAuthApp } from '../../services/auth/src/app.js';
 import { authEnvSchema } from '../../services/auth/src/config.js';
 import { UsersRepository } from '../../services/auth/src/data-access/users-repository.js';
@@ -86,6 +86,29 @@ export async function createUsers(target: string | Env, users: { id: number; ema
     ),
   );
   await closeRedis(redis);
+}
+
+export interface Stack {
+  redis: SpawnedRedis;
+  auth: StartedService;
+  checkin: StartedService;
+  close(): Promise<void>;
+}
+
+/** The usual arrangement: a spawned Redis, some users, and both services in-process on it. */
+export async function startStack(options: { users?: Parameters<typeof createUsers>[1]; env?: Env; redis?: SpawnRedisOptions } = {}): Promise<Stack> {
+  const redis = await spawnRedis(options.redis);
+  await createUsers(redis.url, options.users ?? [DEMO]);
+  const [auth, checkinService] = await Promise.all([startAuth(redis.url, options.env), startCheckin(redis.url, options.env)]);
+  return {
+    redis,
+    auth,
+    checkin: checkinService,
+    close: async () => {
+      await Promise.all([auth.close(), checkinService.close()]);
+      await redis.stop();
+    },
+  };
 }
 
 /** Log in and return the `checkinapp=…` cookie pair. */
