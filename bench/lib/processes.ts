@@ -4,7 +4,7 @@
  * bare-Express baseline.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -14,7 +14,38 @@ export interface Started {
   url: string;
   pid: number | undefined;
   output(): string;
+  /** CPU seconds (user + system) used so far by the process and its children (cluster workers). */
+  cpuSeconds(): number;
   stop(): Promise<void>;
+}
+
+/** Linux USER_HZ; /proc reports CPU time in these ticks. */
+const TICKS_PER_SECOND = 100;
+
+function descendants(pid: number): number[] {
+  const out = [pid];
+  try {
+    for (const tid of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(/\s+/).filter(Boolean)) out.push(...descendants(Number(tid)));
+  } catch {
+    // Gone, or no children file: just this pid.
+  }
+  return out;
+}
+
+/** utime + stime of a process (all its threads) from /proc/<pid>/stat, in seconds; 0 when gone. */
+export function processCpuSeconds(pid: number): number {
+  let ticks = 0;
+  for (const p of descendants(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      // Fields after the command name (which may contain spaces) start at ")".
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // Exited meanwhile.
+    }
+  }
+  return ticks / TICKS_PER_SECOND;
 }
 
 const children = new Set<ChildProcess>();
@@ -74,6 +105,7 @@ export async function startProcess(name: string, args: string[], env: Record<str
     url,
     pid: child.pid,
     output: () => output,
+    cpuSeconds: () => (child.pid === undefined ? 0 : processCpuSeconds(child.pid)),
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
