@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import bcrypt from 'bcryptjs';
 import { afterAll, describe, expect, it } from 'vitest';
+import { postJson, spawnRedis } from '@ncc/testing';
+import { spawnService } from '../../../test/support/services.js';
 import { BcryptHasher, HasherOverloadedError } from '../src/domain/passwords.js';
 
 const run = promisify(execFile);
@@ -123,6 +125,23 @@ describe('BcryptHasher compiled to JavaScript', () => {
       expect(result.bad).toBe(false);
     } finally {
       rmSync(out, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the auth process and its pool', () => {
+  it('when auth has run logins on its worker pool and gets SIGTERM, then it closes the pool and exits 0 within seconds', async () => {
+    const redis = await spawnRedis();
+    try {
+      const auth = await spawnService('auth', { REDIS_URL: redis.url });
+      const res = await postJson(`${auth.url}/login`, { email: 'nobody@example.com', password: 'wrong-password' });
+      expect(res.status).toBe(401);
+      const t0 = performance.now();
+      await expect(auth.stop('SIGTERM')).resolves.toBe(0);
+      expect(performance.now() - t0).toBeLessThan(5000);
+      expect(auth.output()).toContain('Shutdown complete.');
+    } finally {
+      await redis.stop();
     }
   });
 });
