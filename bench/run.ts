@@ -10,6 +10,7 @@
  *   pnpm bench --only checkin,me     a subset (the baseline always runs)
  *   pnpm bench --duration 1 --smoke  what the test suite runs: statuses checked, targets not enforced
  *   --source                         run the services from TypeScript source (tsx) instead of dist/
+ *   --node-flags='--max-semi-space-size=64'   extra node flags for both services
  *
  * Exit code 1 when any response had an unexpected status (or a connection error/timeout), and — unless
  * --smoke — when a target is missed.
@@ -36,6 +37,8 @@ const { values: args } = parseArgs({
     smoke: { type: 'boolean', default: false },
     source: { type: 'boolean', default: false },
     'cpu-prof': { type: 'boolean', default: false },
+    /** Extra node flags for both services, e.g. --node-flags=--max-semi-space-size=64 */
+    'node-flags': { type: 'string' },
   },
 });
 
@@ -136,7 +139,10 @@ async function main(): Promise<number> {
 
     const [authPort, checkinPort, basePort] = await Promise.all([freePort(), freePort(), freePort()]);
     const profileDir = join(ROOT, 'bench/results/profiles');
-    const nodeFlags = args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+    const nodeFlags = [
+      ...(args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+      ...(args['node-flags']?.split(/\s+/).filter(Boolean) ?? []),
+    ];
     if (args['cpu-prof']) mkdirSync(profileDir, { recursive: true });
     const passThrough = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => /^(LOGIN_|RATE_LIMIT)/.test(k) && v !== undefined)) as Record<string, string>;
     const serviceEnv = {
