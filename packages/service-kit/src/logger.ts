@@ -41,9 +41,16 @@ export interface LoggerOptions {
 }
 
 export function createLogger({ service, level, json, stream }: LoggerOptions): Logger {
+  // winston runs the whole format chain (redaction, timestamp, JSON) for every call and only then lets
+  // the transports drop what is below their level: a debug line at LOG_LEVEL=warn cost ~3 µs of a
+  // hot path. Dropping it first (returning false ends the chain) makes it ~0.1 µs. The check is the
+  // logger's own (level and transports' levels), read per call, so changing logger.level still works.
+  let enabled: (lvl: string) => boolean = () => true;
+  const belowLevel = winston.format((info) => (enabled(info.level) ? info : false));
   const format = json
-    ? winston.format.combine(withRequestId(), redact(), winston.format.timestamp(), winston.format.errors({ stack: true }), winston.format.json())
+    ? winston.format.combine(belowLevel(), withRequestId(), redact(), winston.format.timestamp(), winston.format.errors({ stack: true }), winston.format.json())
     : winston.format.combine(
+        belowLevel(),
         withRequestId(),
         redact(),
         winston.format.timestamp({ format: 'HH:mm:ss.SSS' }),
@@ -56,5 +63,7 @@ export function createLogger({ service, level, json, stream }: LoggerOptions): L
       );
   const transports: winston.transport[] = [new winston.transports.Console({ stderrLevels: ['error'] })];
   if (stream) transports.push(new winston.transports.Stream({ stream }));
-  return winston.createLogger({ level, defaultMeta: { service }, format, transports });
+  const logger = winston.createLogger({ level, defaultMeta: { service }, format, transports });
+  enabled = (lvl) => logger.isLevelEnabled(lvl);
+  return logger;
 }

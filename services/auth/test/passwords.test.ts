@@ -1,0 +1,147 @@
+/**
+ * The bcrypt worker pool behind PasswordHasher: correct hashes and compares from worker threads, the
+ * dummy compare for unknown emails, the event loop staying free while compares run, and the same
+ * module working as compiled JavaScript under plain node (how `node dist/main.js` runs it).
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import bcrypt from 'bcryptjs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { postJson, spawnRedis } from '@ncc/testing';
+import { spawnService } from '../../../test/support/services.js';
+import { BcryptHasher, HasherOverloadedError } from '../src/domain/passwords.js';
+
+const run = promisify(execFile);
+const ROOT = new URL('../../../', import.meta.url).pathname;
+const hasher = new BcryptHasher(10, { threads: 2 });
+
+afterAll(async () => {
+  await hasher.close();
+});
+
+describe('BcryptHasher on worker threads', () => {
+  it('when a password is hashed, then the hash is a cost-10 $2b$ bcrypt hash that bcryptjs itself accepts', async () => {
+    const hash = await hasher.hash('secret123');
+    expect(hash).toMatch(/^\$2b\$10\$[./A-Za-z0-9]{53}$/);
+    expect(bcrypt.compareSync('secret123', hash)).toBe(true);
+  });
+
+  it('when compared, then the right password verifies, a wrong one does not, and a malformed hash is false rather than an error', async () => {
+    const hash = bcrypt.hashSync('secret123', 10);
+    await expect(hasher.verify('secret123', hash)).resolves.toBe(true);
+    await expect(hasher.verify('secret124', hash)).resolves.toBe(false);
+    await expect(hasher.verify('secret123', 'not-a-bcrypt-hash')).resolves.toBe(false);
+    await expect(hasher.verify('secret123', '')).resolves.toBe(false);
+  });
+
+  it('when an unknown email logs in, then the dummy compare costs about one real compare (not zero)', async () => {
+    await hasher.warmUp();
+    const hash = bcrypt.hashSync('secret123', 10);
+    const t0 = performance.now();
+    await hasher.verify('wrong', hash);
+    const real = performance.now() - t0;
+    const t1 = performance.now();
+    await hasher.verifyDummy('wrong');
+    const dummy = performance.now() - t1;
+    expect(dummy).toBeGreaterThan(real / 4);
+  });
+
+  it('when several compares run at once, then the event loop keeps ticking (no multi-ms stall per compare)', async () => {
+    const hash = bcrypt.hashSync('secret123', 10);
+    let ticks = 0;
+    let worstGap = 0;
+    let last = performance.now();
+    const timer = setInterval(() => {
+      const now = performance.now();
+      worstGap = Math.max(worstGap, now - last);
+      last = now;
+      ticks++;
+    }, 1);
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => hasher.verify(i % 2 === 0 ? 'secret123' : 'nope', hash)));
+    clearInterval(timer);
+    expect(results).toEqual([true, false, true, false, true, false, true, false]);
+    expect(ticks).toBeGreaterThan(10);
+    // One cost-10 compare is ~50–100 ms of CPU; on the event loop a gap would be at least that.
+    // Loose bound: the machine is shared, so allow scheduling noise but not a compare's worth.
+    expect(worstGap).toBeLessThan(250);
+  });
+});
+
+describe('BcryptHasher queue bound', () => {
+  it('when more compares wait than maxQueue allows, then the extra ones fail at once with the overload error and the rest still answer', async () => {
+    const small = new BcryptHasher(10, { threads: 1, maxQueue: 1 });
+    try {
+      const hash = bcrypt.hashSync('secret123', 10);
+      const results = await Promise.allSettled(Array.from({ length: 5 }, () => small.verify('secret123', hash)));
+      const fulfilled = results.filter((r) => r.status === 'fulfilled');
+      const rejected = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+      expect(fulfilled.length).toBeGreaterThanOrEqual(1);
+      expect(fulfilled.every((r) => r.value === true)).toBe(true);
+      expect(rejected.length).toBeGreaterThanOrEqual(1);
+      expect(rejected.every((r) => r.reason instanceof HasherOverloadedError)).toBe(true);
+      // A custom error (the service passes a 503) replaces the default one.
+      const custom = new BcryptHasher(10, { threads: 1, maxQueue: 0, overloaded: () => new RangeError('busy') });
+      await expect(custom.verify('x', hash)).rejects.toThrow(RangeError);
+      await custom.close();
+    } finally {
+      await small.close();
+    }
+  });
+});
+
+describe('BcryptHasher compiled to JavaScript', () => {
+  it('when passwords.ts and bcrypt-worker.ts are compiled and run by plain node (no tsx), then the pool loads the .js worker and hashes and compares', async () => {
+    // Inside services/auth/node_modules so the compiled files resolve bcryptjs and piscina like dist/ does.
+    const out = mkdtempSync(join(ROOT, 'services/auth/node_modules/.ncc-dist-test-'));
+    try {
+      await run(
+        process.execPath,
+        [
+          join(ROOT, 'node_modules/typescript/bin/tsc'),
+          '--outDir', out, '--rootDir', join(ROOT, 'services/auth/src/domain'),
+          '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2023', '--types', 'node', '--skipLibCheck',
+          join(ROOT, 'services/auth/src/domain/passwords.ts'),
+          join(ROOT, 'services/auth/src/domain/bcrypt-worker.ts'),
+        ],
+        { cwd: join(ROOT, 'services/auth') },
+      );
+      const script = `
+        const { BcryptHasher, bcryptWorkerModule } = await import(${JSON.stringify(join(out, 'passwords.js'))});
+        const h = new BcryptHasher(10);
+        const hash = await h.hash('secret123');
+        const ok = await h.verify('secret123', hash);
+        const bad = await h.verify('nope', hash);
+        await h.verifyDummy('nope');
+        await h.close();
+        console.log(JSON.stringify({ worker: bcryptWorkerModule().filename, hash, ok, bad }));
+      `;
+      const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: out, env: { PATH: process.env['PATH'] ?? '' } });
+      const result = JSON.parse(stdout.trim()) as { worker: string; hash: string; ok: boolean; bad: boolean };
+      expect(result.worker).toBe(join(out, 'bcrypt-worker.js'));
+      expect(result.hash).toMatch(/^\$2b\$10\$/);
+      expect(result.ok).toBe(true);
+      expect(result.bad).toBe(false);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the auth process and its pool', () => {
+  it('when auth has run logins on its worker pool and gets SIGTERM, then it closes the pool and exits 0 within seconds', async () => {
+    const redis = await spawnRedis();
+    try {
+      const auth = await spawnService('auth', { REDIS_URL: redis.url });
+      const res = await postJson(`${auth.url}/login`, { email: 'nobody@example.com', password: 'wrong-password' });
+      expect(res.status).toBe(401);
+      const t0 = performance.now();
+      await expect(auth.stop('SIGTERM')).resolves.toBe(0);
+      expect(performance.now() - t0).toBeLessThan(5000);
+      expect(auth.output()).toContain('Shutdown complete.');
+    } finally {
+      await redis.stop();
+    }
+  });
+});
