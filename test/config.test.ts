@@ -61,5 +61,13 @@ describe('start-up configuration', () => {
     const health = await fetch(`${auth.url}/healthz`);
     expect(health.status).toBe(200);
     expect(await auth.stop('SIGTERM')).toBe(0);
+    expect(auth.output()).not.toContain('SESSION_SECRET is not set');
+  });
+
+  it('when SESSION_SECRET is unset outside production, then checkin starts but warns that the public development secret signs cookies', async () => {
+    const checkin = await spawnService('checkin', { REDIS_URL: redis.url, SESSION_SECRET: '' });
+    expect(checkin.output()).toMatch(/warn.*SESSION_SECRET is not set: signing cookies with the public development secret/);
+    expect(checkin.output()).toContain(`Checkin receiver listening on port ${checkin.port}.`);
+    expect(await checkin.stop('SIGTERM')).toBe(0);
   });
 });

@@ -67,6 +67,18 @@ export function sessionSettings(config: SessionEnv): SessionSettings {
   };
 }
 
+/**
+ * Start-up check for a service: refuses unsafe settings (throws) and says so when the public
+ * development secret is in use, so nobody ships it by accident.
+ */
+export function checkSessionConfig(config: SessionEnv, logger: { warn(message: string): unknown }): SessionSettings {
+  const settings = sessionSettings(config);
+  if (!config.SESSION_SECRET || config.SESSION_SECRET.length === 0) {
+    logger.warn('SESSION_SECRET is not set: signing cookies with the public development secret. Never run like this in production.');
+  }
+  return settings;
+}
+
 /** The cookie attributes, identical for setting and clearing (a clear with other attributes is ignored). */
 export function cookieOptions(settings: SessionSettings) {
   return {

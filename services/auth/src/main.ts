@@ -1,5 +1,5 @@
 import { runService, ServiceUnavailableError } from '@ncc/service-kit';
-import { sessionSettings } from '@ncc/session';
+import { checkSessionConfig } from '@ncc/session';
 import { createAuthApp } from './app.js';
 import { authEnvSchema } from './config.js';
 import { BcryptHasher } from './domain/passwords.js';
@@ -11,8 +11,8 @@ await runService({
   name: 'auth',
   schema: authEnvSchema,
   port: (config) => config.AUTH_PORT,
-  checkConfig: (config) => {
-    sessionSettings(config);
+  checkConfig: (config, logger) => {
+    checkSessionConfig(config, logger);
   },
   createApp: (parts) => {
     hasher = new BcryptHasher(parts.config.BCRYPT_ROUNDS, {

@@ -1,5 +1,5 @@
 import { runService } from '@ncc/service-kit';
-import { sessionSettings } from '@ncc/session';
+import { checkSessionConfig } from '@ncc/session';
 import { createCheckinApp } from './app.js';
 import { checkinEnvSchema } from './config.js';
 
@@ -11,7 +11,7 @@ await runService({
   schema: checkinEnvSchema,
   port: (config) => config.CHECKIN_PORT,
   checkConfig: (config, logger) => {
-    sessionSettings(config);
+    checkSessionConfig(config, logger);
     if (config.CHECKIN_AUTH === 'off') {
       if (config.NODE_ENV === 'production') {
         throw new Error('CHECKIN_AUTH=off (or --no-auth) is refused when NODE_ENV=production: anyone could check in as anyone.');
