@@ -11,8 +11,7 @@
  *    each gracefully, and exit 0.
  */
 import { relative } from 'node:path';
-import { ConfigError } from '@ncc/service-kit';
-import { redactUrl } from '../services/auth/src/cli/common.js';
+import { ConfigError, redactUrl } from '@ncc/service-kit';
 import { complain, launch, type Managed, say } from './start/children.js';
 import { loadStartConfig, ROOT, type StartConfig } from './start/config.js';
 import { launchLocalRedis, portTaken, probeRedis, RedisServerMissingError, waitForLocalRedis } from './start/redis.js';

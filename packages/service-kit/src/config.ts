@@ -158,14 +158,21 @@ export function describeRedisTarget(config: Pick<BaseConfig, 'REDIS_URL'> & Part
       return `Redis Cluster ${list(config.REDIS_CLUSTER_NODES!)} (REDIS_CLUSTER_NODES)`;
     case 'sentinel':
       return `master "${config.REDIS_SENTINEL_NAME}" via sentinels ${list(config.REDIS_SENTINELS!)} (REDIS_SENTINELS)`;
-    default:
-      try {
-        const url = new URL(config.REDIS_URL);
-        if (url.password) url.password = '***';
-        return `${url.toString()} (REDIS_URL)`;
-      } catch {
-        return 'the configured REDIS_URL';
-      }
+    default: {
+      const shown = redactUrl(config.REDIS_URL, '');
+      return shown ? `${shown} (REDIS_URL)` : 'the configured REDIS_URL';
+    }
+  }
+}
+
+/** A Redis URL without its password, fit for a message; `fallback` when it does not parse. */
+export function redactUrl(url: string, fallback = 'the configured REDIS_URL'): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return fallback;
   }
 }
 

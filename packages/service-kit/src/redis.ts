@@ -30,7 +30,6 @@ export function reconnectDelay(attempt: number): number {
  * `REDIS_COMMAND_TIMEOUT_MS` instead, so the service can answer 503 at once and recover by itself.
  */
 export function failFastOptions(settings: Omit<RedisSettings, 'REDIS_URL'>, logger: Logger): RedisOptions {
-  let lastLogged = 0;
   return {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
@@ -42,15 +41,7 @@ export function failFastOptions(settings: Omit<RedisSettings, 'REDIS_URL'>, logg
     autoResendUnfulfilledCommands: false,
     enableReadyCheck: true,
     lazyConnect: false,
-    retryStrategy: (attempt) => {
-      const delay = reconnectDelay(attempt);
-      const now = Date.now();
-      if (attempt === 1 || now - lastLogged > 5000) {
-        lastLogged = now;
-        logger.warn(`Redis unreachable, reconnecting (attempt ${attempt}, next in ${delay} ms).`);
-      }
-      return delay;
-    },
+    retryStrategy: loggedReconnectDelay(logger, 'Redis'),
   };
 }
 
@@ -75,7 +66,7 @@ function nodeAuth(settings: RedisSettings): Pick<RedisOptions, 'username' | 'pas
   };
 }
 
-/** A retry delay function that logs like failFastOptions' retryStrategy: first attempt, then every 5 s. */
+/** A jittered reconnect delay that says so in the log: on the first attempt, then at most every 5 s. */
 function loggedReconnectDelay(logger: Logger, what: string): (attempt: number) => number {
   let lastLogged = 0;
   return (attempt) => {

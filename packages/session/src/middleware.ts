@@ -1,4 +1,4 @@
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import session from 'express-session';
 import { type Logger, type RedisClient, UnauthenticatedError } from '@ncc/service-kit';
 import { cookieOptions, type SessionSettings } from './contract.js';
@@ -25,7 +25,7 @@ export function createSessionStore({ settings, redis, logger }: SessionDeps): Nc
     // "Last seen" for GET /sessions, at most once per touch interval; best effort, never fails a response.
     onTouch: (sid, sess) => {
       if (typeof sess.userId !== 'number') return;
-      index.touched(sess.userId, sid).catch((err: unknown) => logger.debug('Could not record last seen.', { error: String(err) }));
+      index.touched(sess.userId, sid, logger);
     },
   });
 }
@@ -57,3 +57,17 @@ export function createSessionMiddleware(deps: SessionDeps, store = createSession
 export const requireUser: RequestHandler = (req, _res, next) => {
   next(typeof req.session?.userId === 'number' ? undefined : new UnauthenticatedError());
 };
+
+function settle(start: (cb: (err?: unknown) => void) => void): Promise<void> {
+  return new Promise((resolve, reject) => start((err) => (err ? reject(err) : resolve())));
+}
+
+/** express-session's callback methods as promises (errors become rejections, e.g. a 503). */
+export const regenerateSession = (req: Request): Promise<void> => settle((cb) => req.session.regenerate(cb));
+export const saveSession = (req: Request): Promise<void> => settle((cb) => req.session.save(cb));
+export const destroySession = (req: Request): Promise<void> => settle((cb) => req.session.destroy(cb));
+
+/** express-session's destroy sends no Set-Cookie: expire the cookie with the attributes it was set with. */
+export function clearSessionCookie(res: Response, settings: SessionSettings): void {
+  res.clearCookie(settings.cookieName, cookieOptions(settings));
+}

@@ -88,7 +88,7 @@ export class SessionReader {
     const session = text === null ? null : this.serializer.parse(text);
     if (touched && typeof session?.userId === 'number') {
       // "Last seen" for the session list; best effort, off the request's path.
-      this.index.touched(session.userId, sid).catch((err: unknown) => this.deps.logger.debug('Could not record last seen.', { error: String(err) }));
+      this.index.touched(session.userId, sid, this.deps.logger);
     }
     return session;
   }

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import type { RedisClient } from '@ncc/service-kit';
+import type { Logger, RedisClient } from '@ncc/service-kit';
 import { type SessionSettings, sessionKey } from './contract.js';
 import type { SessionSerializer, StoredSession } from './data.js';
 
@@ -75,9 +75,12 @@ export class UserSessionIndex {
     if (Number(results[2]?.[1]) > CLEANUP_AT) await this.list(userId);
   }
 
-  /** When a session's idle TTL was refreshed: record "last seen". XX never re-adds a removed session. */
-  async touched(userId: number, sid: string, now = Date.now()): Promise<void> {
-    await this.redis.zadd(userSessionsKey(userId), 'XX', now, sid);
+  /**
+   * When a session's idle TTL was refreshed: record "last seen". XX never re-adds a removed session.
+   * Best effort and not awaited by callers: a lost update never fails or delays a request.
+   */
+  touched(userId: number, sid: string, logger: Pick<Logger, 'debug'>, now = Date.now()): void {
+    this.redis.zadd(userSessionsKey(userId), 'XX', now, sid).catch((err: unknown) => logger.debug('Could not record last seen.', { error: String(err) }));
   }
 
   async remove(userId: number, sid: string): Promise<void> {

@@ -29,17 +29,6 @@ export async function runCli(name: string, body: (deps: { repository: UsersRepos
   }
 }
 
-/** A Redis URL without its password, fit for a message. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return 'the configured REDIS_URL';
-  }
-}
-
 export function flag(args: string[], name: string): string | undefined {
   const index = args.indexOf(`--${name}`);
   if (index >= 0) return args[index + 1];

@@ -1,8 +1,18 @@
 import { hostname } from 'node:os';
 import type { Request, Response } from 'express';
 import { Router } from 'express';
-import { AppError, jsonBody, type Logger, optionalJsonBody, parseBody, TooManyRequestsError } from '@ncc/service-kit';
-import { cookieOptions, requireSendableCookie, requireUser, type SessionSettings, truncateUserAgent, type UserSessionIndex } from '@ncc/session';
+import { AppError, jsonBody, type Logger, optionalJsonBody, parseBody, TooManyRequestsError, UnauthenticatedError } from '@ncc/service-kit';
+import {
+  clearSessionCookie,
+  destroySession,
+  regenerateSession,
+  requireSendableCookie,
+  requireUser,
+  saveSession,
+  type SessionSettings,
+  truncateUserAgent,
+  type UserSessionIndex,
+} from '@ncc/session';
 import type { UsersRepository } from '../data-access/users-repository.js';
 import type { VisitsRepository } from '../data-access/visits-repository.js';
 import type { AuditLog } from '../domain/audit.js';
@@ -27,11 +37,6 @@ export interface AuthRouteDeps {
   sessions: UserSessionIndex;
 }
 
-const promisify =
-  (fn: (cb: (err?: unknown) => void) => void) =>
-  (): Promise<void> =>
-    new Promise((resolve, reject) => fn((err) => (err ? reject(err) : resolve())));
-
 /** A session that came from the store (as opposed to one express-session just made up). */
 const hasStoredSession = (req: Request): boolean => typeof req.session?.createdAt === 'number';
 
@@ -44,24 +49,24 @@ export function authRoutes({ login, users, visits, settings, logger, limiter, au
   router.post('/login', sendableCookie, ...jsonBody(), async (req, res) => {
     const { email, password } = parseBody(loginBodySchema, req.body);
     const ip = req.ip;
-    // The session the client arrived with, if any (anonymous visits or an earlier login), for the audit trail.
-    const arrivedWith = hasStoredSession(req) ? req.sessionID : undefined;
+    // The session the client arrived with, if any (anonymous visits or an earlier login): for the audit
+    // trail, and to clean up after it once the login has replaced it.
+    const previous = hasStoredSession(req) ? { sid: req.sessionID, userId: req.session.userId } : undefined;
     // Brute force (decision 010): checked before the password, identical for unknown emails.
     const retryAfter = await limiter.retryAfter(email, ip);
     if (retryAfter !== null) {
-      audit.record('login.rate_limited', { email, ip, sid: arrivedWith });
+      audit.record('login.rate_limited', { email, ip, sid: previous?.sid });
       throw new TooManyRequestsError(retryAfter);
     }
     const user = await login.authenticate(email, password);
     if (!user) {
       await limiter.recordFailure(email, ip);
-      audit.record('login.failed', { email, ip, sid: arrivedWith });
+      audit.record('login.failed', { email, ip, sid: previous?.sid });
       throw new InvalidCredentialsError();
     }
     await limiter.recordSuccess(email, ip);
-    const previous = hasStoredSession(req) ? { sid: req.sessionID, userId: req.session.userId } : undefined;
     // A new id on every login: whatever id the client had before (fixation) is destroyed.
-    await promisify((cb) => req.session.regenerate(cb))();
+    await regenerateSession(req);
     if (previous) {
       await visits.remove(previous.sid);
       if (previous.userId !== undefined) await sessions.remove(previous.userId, previous.sid);
@@ -74,10 +79,10 @@ export function authRoutes({ login, users, visits, settings, logger, limiter, au
     try {
       // Indexed before it is saved: a session that exists can always be listed and revoked (decision 012).
       await sessions.add(user.id, req.sessionID, req.session.createdAt);
-      await promisify((cb) => req.session.save(cb))();
+      await saveSession(req);
     } catch (err) {
       // Leave nothing half-made: without req.session express-session neither auto-saves nor sets a cookie.
-      await promisify((cb) => req.session.destroy(cb))().catch(() => undefined);
+      await destroySession(req).catch(() => undefined);
       throw err;
     }
     audit.record('login.succeeded', { userId: user.id, email: user.email, ip, sid: req.sessionID }, `User ${user.email} logged in.`);
@@ -89,7 +94,7 @@ export function authRoutes({ login, users, visits, settings, logger, limiter, au
       const userId = req.session.userId;
       const email = req.session.email;
       const sid = req.sessionID;
-      await promisify((cb) => req.session.destroy(cb))();
+      await destroySession(req);
       await visits.remove(sid);
       if (userId !== undefined) {
         await sessions.remove(userId, sid);
@@ -98,8 +103,7 @@ export function authRoutes({ login, users, visits, settings, logger, limiter, au
     } else {
       logger.debug('Logout called by a user without a session.');
     }
-    // express-session's destroy sends no Set-Cookie: expire the cookie with the attributes it was set with.
-    res.clearCookie(settings.cookieName, cookieOptions(settings));
+    clearSessionCookie(res, settings);
     res.status(200).json({ status: 'OK' });
   };
   // GET is kept for compatibility with the original demo (see docs/decisions/011-csrf.md).
@@ -110,9 +114,9 @@ export function authRoutes({ login, users, visits, settings, logger, limiter, au
     const user = await users.findById(req.session.userId!);
     if (!user) {
       // The account is gone: so is the right to this session.
-      await promisify((cb) => req.session.destroy(cb))();
-      res.clearCookie(settings.cookieName, cookieOptions(settings));
-      throw new AppError(401, 'UNAUTHENTICATED', 'Authentication required.');
+      await destroySession(req);
+      clearSessionCookie(res, settings);
+      throw new UnauthenticatedError();
     }
     res.status(200).json({ user: publicUser(user), session: { createdAt: new Date(req.session.createdAt!).toISOString() } });
   });
@@ -121,7 +125,7 @@ export function authRoutes({ login, users, visits, settings, logger, limiter, au
     if (!hasStoredSession(req)) {
       // The one route on which an anonymous visitor gets a session: counting visits is its purpose.
       req.session.createdAt = Date.now();
-      await promisify((cb) => req.session.save(cb))();
+      await saveSession(req);
     }
     const count = await visits.increment(req.sessionID, settings.ttlSeconds);
     res.status(200).json({ visits: count, servedBy: `${hostname()}:${req.socket.localPort ?? 0}` });

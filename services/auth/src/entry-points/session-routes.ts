@@ -1,7 +1,6 @@
-import type { Request } from 'express';
 import { Router } from 'express';
 import { AppError, optionalJsonBody } from '@ncc/service-kit';
-import { cookieOptions, requireUser, type SessionSettings, type UserSessionIndex } from '@ncc/session';
+import { clearSessionCookie, destroySession, requireUser, type SessionSettings, type UserSessionIndex } from '@ncc/session';
 import type { VisitsRepository } from '../data-access/visits-repository.js';
 import type { AuditLog } from '../domain/audit.js';
 
@@ -17,9 +16,6 @@ export interface SessionRouteDeps {
   settings: SessionSettings;
   audit: AuditLog;
 }
-
-const destroy = (req: Request): Promise<void> =>
-  new Promise((resolve, reject) => req.session.destroy((err: unknown) => (err ? reject(err) : resolve())));
 
 /**
  * The signed-in user's sessions (decision 012): list, end one, end all. Sessions are named by an
@@ -48,8 +44,8 @@ export function sessionRoutes({ sessions, visits, settings, audit }: SessionRout
     await visits.remove(sid);
     audit.record('session.revoked', { userId, ip: req.ip, sid, current: sid === req.sessionID });
     if (sid === req.sessionID) {
-      await destroy(req);
-      res.clearCookie(settings.cookieName, cookieOptions(settings));
+      await destroySession(req);
+      clearSessionCookie(res, settings);
     }
     res.status(200).json({ status: 'OK' });
   });
@@ -59,11 +55,11 @@ export function sessionRoutes({ sessions, visits, settings, audit }: SessionRout
     const current = req.sessionID;
     const ended = new Set(await sessions.endAll(userId));
     // The current session ends too, even if its index entry had been lost.
-    await destroy(req);
+    await destroySession(req);
     ended.add(current);
     await Promise.all([...ended].map((sid) => visits.remove(sid)));
     audit.record('logout_all', { userId, ip: req.ip, sid: current, ended: ended.size });
-    res.clearCookie(settings.cookieName, cookieOptions(settings));
+    clearSessionCookie(res, settings);
     res.status(200).json({ status: 'OK', ended: ended.size });
   });
 
