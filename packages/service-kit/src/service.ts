@@ -82,7 +82,6 @@ export async function runService<S extends z.ZodType<BaseConfig>>(definition: Se
     redis.disconnect();
     process.exit(1);
   }
-  logger.info(definition.listeningMessage(running.port));
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
@@ -100,4 +99,7 @@ export async function runService<S extends z.ZodType<BaseConfig>>(definition: Se
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  // Announced only once the signal handlers are in place: a supervisor (or test) that signals as soon
+  // as it reads this line gets a graceful stop, not Node's default kill.
+  logger.info(definition.listeningMessage(running.port));
 }
