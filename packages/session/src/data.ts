@@ -6,6 +6,8 @@ declare module 'express-session' {
     /** Set at login; absent on an anonymous (visit-counter) session. */
     userId: number;
     email: string;
+    /** The email again, under the name the original course's receiver checks (`req.session.user`). */
+    user: string;
     /** Epoch ms when the session was created (login time for a user session). */
     createdAt: number;
     /** The login's User-Agent, truncated; shown in the session list. */

@@ -1,4 +1,4 @@
-import { isIPv4 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { type RedisClient, ServiceUnavailableError } from '@ncc/service-kit';
 
@@ -13,29 +13,45 @@ export interface LoginLimits {
   ipWindowSeconds: number;
 }
 
-/** An IPv4-mapped IPv6 address (`::ffff:1.2.3.4`) is the IPv4 client it wraps: one counter, not two. */
+/**
+ * The client a counter is kept for. An IPv4-mapped IPv6 address (`::ffff:1.2.3.4`) is the IPv4 client
+ * it wraps (one counter, not two). An IPv6 client is its /64: one subscriber is routinely handed a
+ * whole /64, so counting per address would give an attacker 2^64 fresh counters.
+ */
 export function clientKey(ip: string | undefined): string {
   if (!ip) return 'unknown';
-  const mapped = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
-  return isIPv4(mapped) ? mapped : ip.toLowerCase();
+  const mapped = ip.toLowerCase().startsWith('::ffff:') ? ip.slice(7) : ip;
+  if (isIPv4(mapped)) return mapped;
+  return ipv6Prefix64(ip) ?? ip.toLowerCase();
+}
+
+/** `2001:db8:a:b::/64` for any address in that /64; null when `ip` is not IPv6. */
+export function ipv6Prefix64(ip: string): string | null {
+  const address = ip.split('%')[0]!.toLowerCase();
+  if (!isIPv6(address)) return null;
+  // A dotted IPv4 tail (`64:ff9b::1.2.3.4`) stands for two groups.
+  const groups = (part: string): string[] => (part === '' ? [] : part.split(':').flatMap((g) => (g.includes('.') ? ['0', '0'] : [g])));
+  const [head = '', tail] = address.split('::');
+  const left = groups(head);
+  const right = tail === undefined ? [] : groups(tail);
+  const full = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  return `${full.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(':')}::/64`;
 }
 
 /**
  * Brute-force protection for POST /login with rate-limiter-flexible's Redis limiter on the service's
  * own ioredis client, so every auth instance shares the counters (`ncc:ratelimit:login:*`, one key
- * per counter: Cluster-safe). Only failures count. Both counters are checked before the password is
- * (so a locked-out attacker learns nothing, and spends no bcrypt time); unknown emails count exactly
- * like known ones. No in-memory insurance limiter: if Redis cannot answer, logins fail closed (503).
- * Numbers and reasoning: docs/decisions/010-login-rate-limits.md.
+ * per counter: Cluster-safe). A password compare is *reserved* before it runs: one point is taken
+ * from both counters atomically (INCR in Redis), so however many requests arrive at once, at most the
+ * limit's worth of compares happen per window; a success gives its points back. Unknown emails count
+ * exactly like known ones. No in-memory insurance limiter: if Redis cannot answer, logins fail closed
+ * (503). Numbers and reasoning: docs/decisions/010-login-rate-limits.md.
  */
 export class LoginLimiter {
   private readonly byEmailIp: RateLimiterRedis;
   private readonly byIp: RateLimiterRedis;
 
-  constructor(
-    redis: RedisClient,
-    private readonly limits: LoginLimits,
-  ) {
+  constructor(redis: RedisClient, limits: LoginLimits) {
     const common = { storeClient: redis, rejectIfRedisNotReady: true } as const;
     this.byEmailIp = new RateLimiterRedis({
       ...common,
@@ -51,39 +67,41 @@ export class LoginLimiter {
     });
   }
 
-  private static emailIpKey(email: string, ip: string | undefined): string {
-    return `${email.toLowerCase()}|${clientKey(ip)}`;
+  private static keys(email: string, ip: string | undefined): { pair: string; address: string } {
+    const address = clientKey(ip);
+    return { pair: `${email.toLowerCase()}|${address}`, address };
   }
 
-  /** Seconds until the caller may try again, or null when neither limit is used up. */
-  async retryAfter(email: string, ip: string | undefined): Promise<number | null> {
-    const [pair, address] = await Promise.all([
-      this.byEmailIp.get(LoginLimiter.emailIpKey(email, ip)),
-      this.byIp.get(clientKey(ip)),
-    ]).catch(failClosed);
-    let waitMs = 0;
-    if (pair && pair.consumedPoints >= this.limits.maxFailsPerEmailIp) waitMs = Math.max(waitMs, pair.msBeforeNext);
-    if (address && address.consumedPoints >= this.limits.maxFailsPerIp) waitMs = Math.max(waitMs, address.msBeforeNext);
-    return waitMs > 0 ? Math.ceil(waitMs / 1000) : null;
+  /**
+   * Take one compare from both budgets. null = reserved (the caller may compare the password now);
+   * otherwise the seconds until the caller may try again, and nothing stays taken. A reservation that
+   * ends in a failed login is simply kept: that is the failure being counted.
+   */
+  async reserve(email: string, ip: string | undefined): Promise<number | null> {
+    const { pair, address } = LoginLimiter.keys(email, ip);
+    const results = await Promise.allSettled([this.byEmailIp.consume(pair), this.byIp.consume(address)]);
+    const refused = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    if (refused.length === 0) return null;
+    const notALimit = refused.find((reason) => !(reason instanceof RateLimiterRes));
+    if (notALimit !== undefined) failClosed(notALimit);
+    // Over a limit: consume() counted the attempt on both counters, the refused one included. Give
+    // both points back, so the counters read exactly the compares that ran and a refusal costs nothing.
+    await this.release(email, ip);
+    const waitMs = Math.max(...refused.map((r) => (r as RateLimiterRes).msBeforeNext));
+    return Math.max(1, Math.ceil(waitMs / 1000));
   }
 
-  async recordFailure(email: string, ip: string | undefined): Promise<void> {
-    await Promise.all([
-      this.byEmailIp.consume(LoginLimiter.emailIpKey(email, ip)).catch(overLimitIsFine),
-      this.byIp.consume(clientKey(ip)).catch(overLimitIsFine),
-    ]).catch(failClosed);
+  /** The compare could not run (overload, Redis): it was no failed login, so give the points back. */
+  async release(email: string, ip: string | undefined): Promise<void> {
+    const { pair, address } = LoginLimiter.keys(email, ip);
+    await Promise.all([this.byEmailIp.reward(pair), this.byIp.reward(address)]).catch(failClosed);
   }
 
-  /** A successful login ends the run of consecutive failures for that (email, IP). */
+  /** A successful login ends the run of consecutive failures for that (email, IP) and returns its per-IP point. */
   async recordSuccess(email: string, ip: string | undefined): Promise<void> {
-    await this.byEmailIp.delete(LoginLimiter.emailIpKey(email, ip)).catch(failClosed);
+    const { pair, address } = LoginLimiter.keys(email, ip);
+    await Promise.all([this.byEmailIp.delete(pair), this.byIp.reward(address)]).catch(failClosed);
   }
-}
-
-/** consume() rejects with a RateLimiterRes once over the limit: the failure was still counted. */
-function overLimitIsFine(err: unknown): void {
-  if (err instanceof RateLimiterRes) return;
-  throw err;
 }
 
 /** Whatever went wrong talking to Redis, the answer is 503: never let a login through uncounted. */

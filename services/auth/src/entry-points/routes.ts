@@ -52,15 +52,22 @@ export function authRoutes({ login, users, visits, settings, logger, limiter, au
     // The session the client arrived with, if any (anonymous visits or an earlier login): for the audit
     // trail, and to clean up after it once the login has replaced it.
     const previous = hasStoredSession(req) ? { sid: req.sessionID, userId: req.session.userId } : undefined;
-    // Brute force (decision 010): checked before the password, identical for unknown emails.
-    const retryAfter = await limiter.retryAfter(email, ip);
+    // Brute force (decision 010): one compare is reserved before the password is checked, atomically
+    // in Redis, so concurrent attempts cannot overrun the limit; identical for unknown emails.
+    const retryAfter = await limiter.reserve(email, ip);
     if (retryAfter !== null) {
       audit.record('login.rate_limited', { email, ip, sid: previous?.sid });
       throw new TooManyRequestsError(retryAfter);
     }
-    const user = await login.authenticate(email, password);
+    let user: Awaited<ReturnType<LoginService['authenticate']>>;
+    try {
+      user = await login.authenticate(email, password);
+    } catch (err) {
+      // No answer about the password (hashing overloaded, Redis away): not a failed login.
+      await limiter.release(email, ip).catch(() => undefined);
+      throw err;
+    }
     if (!user) {
-      await limiter.recordFailure(email, ip);
       audit.record('login.failed', { email, ip, sid: previous?.sid });
       throw new InvalidCredentialsError();
     }
@@ -73,6 +80,8 @@ export function authRoutes({ login, users, visits, settings, logger, limiter, au
     }
     req.session.userId = user.id;
     req.session.email = user.email;
+    // The seed's receiver checks `req.session.user` (the email): a session from here works there too.
+    req.session.user = user.email;
     req.session.createdAt = Date.now();
     const userAgent = truncateUserAgent(req.get('user-agent'));
     if (userAgent) req.session.userAgent = userAgent;

@@ -1,0 +1,139 @@
+/**
+ * Issue 13: the guarantees an outside tester broke, each reproduced over real HTTP against a real
+ * redis-server. Every test here failed on the main before the fix.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import express from 'express';
+import session from 'express-session';
+import { RedisStore } from 'connect-redis';
+import { Redis } from 'ioredis';
+import { startServer, type RunningServer } from '@ncc/service-kit';
+import { type SpawnedRedis, spawnRedis } from '@ncc/testing';
+import { createUsers, DEMO, startAuth, type StartedService, TEST_SECRET } from '../support/services.js';
+import { tryLogin } from './support.js';
+
+const VICTIM = { id: 1301, email: 'victim.attack@example.com', password: 'victim-password-1' };
+
+let redis: SpawnedRedis;
+let auth: StartedService;
+
+beforeAll(async () => {
+  redis = await spawnRedis();
+  await createUsers(redis.url, [DEMO, VICTIM]);
+  // Default limits (10 per (email, IP) per 15 min, 100 per IP per day); the client IP comes from one proxy hop.
+  auth = await startAuth(redis.url, { TRUST_PROXY: '1' });
+});
+
+afterAll(async () => {
+  await auth?.close();
+  await redis?.stop();
+});
+
+const from = (ip: string): Record<string, string> => ({ 'x-forwarded-for': ip });
+
+function tally(statuses: number[]): Record<number, number> {
+  const counts: Record<number, number> = {};
+  for (const s of statuses) counts[s] = (counts[s] ?? 0) + 1;
+  return counts;
+}
+
+async function burst(n: number, attempt: (i: number) => { email: string; password: string }, ip: string): Promise<number[]> {
+  const results = await Promise.all(Array.from({ length: n }, (_, i) => tryLogin(auth.url, attempt(i), from(ip))));
+  return results.map((r) => r.res.status);
+}
+
+describe('login limiter under concurrency (issue 13 item 1)', () => {
+  it('when 50 wrong logins for one (email, IP) arrive at once, then exactly 10 are compared (401) and 40 get 429', async () => {
+    const statuses = await burst(50, (i) => ({ email: VICTIM.email, password: `wrong${i}` }), '198.51.100.1');
+    expect(tally(statuses)).toEqual({ 401: 10, 429: 40 });
+    // The counter reads exactly the compares that ran: refused attempts gave their points back.
+    expect(await redis.client.get(`ncc:ratelimit:login:fails-email-ip:${VICTIM.email}|198.51.100.1`)).toBe('10');
+  });
+
+  it('when 300 wrong logins with different emails arrive at once from one IP, then exactly the per-IP limit of 100 is compared and 200 get 429', async () => {
+    const statuses = await burst(300, (i) => ({ email: `spray${i}@example.com`, password: 'Winter2026!' }), '198.51.100.2');
+    expect(tally(statuses)).toEqual({ 401: 100, 429: 200 });
+    expect(await redis.client.get('ncc:ratelimit:login:fails-ip:198.51.100.2')).toBe('100');
+  });
+
+  it('when the right password comes at position 55 of a burst of 60, then it gets 429 and no session is made', async () => {
+    const before = (await redis.client.keys('ncc:session:*')).length;
+    const results = await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        tryLogin(auth.url, i === 54 ? VICTIM : { email: VICTIM.email, password: `guess${i}` }, from('198.51.100.3')),
+      ),
+    );
+    expect(results[54]!.res.status).toBe(429);
+    expect(results[54]!.cookie).toBeUndefined();
+    expect(tally(results.map((r) => r.res.status))).toEqual({ 401: 10, 429: 50 });
+    expect((await redis.client.keys('ncc:session:*')).length).toBe(before);
+  });
+
+  it('when wrong logins come from many addresses of one IPv6 /64, then they share one counter; another /64 is not affected', async () => {
+    const email = DEMO.email;
+    for (let i = 0; i < 10; i++) {
+      expect((await tryLogin(auth.url, { email, password: `nope${i}` }, from(`2001:db8:aa:bb:${i.toString(16)}::${i + 1}`))).res.status).toBe(401);
+    }
+    expect(await redis.client.get(`ncc:ratelimit:login:fails-email-ip:${email}|2001:db8:aa:bb::/64`)).toBe('10');
+    expect(await redis.client.get('ncc:ratelimit:login:fails-ip:2001:db8:aa:bb::/64')).toBe('10');
+    expect((await tryLogin(auth.url, DEMO, from('2001:db8:aa:bb:ffff:ffff:ffff:fffe'))).res.status).toBe(429);
+    expect((await tryLogin(auth.url, DEMO, from('2001:db8:aa:bc::1'))).res.status).toBe(200);
+  });
+
+  it('when a login succeeds, then the per-IP point it reserved is given back', async () => {
+    const ip = '198.51.100.4';
+    expect((await tryLogin(auth.url, { email: DEMO.email, password: 'wrong' }, from(ip))).res.status).toBe(401);
+    expect((await tryLogin(auth.url, DEMO, from(ip))).res.status).toBe(200);
+    expect(await redis.client.get(`ncc:ratelimit:login:fails-ip:${ip}`)).toBe('1');
+    expect(await redis.client.exists(`ncc:ratelimit:login:fails-email-ip:${DEMO.email}|${ip}`)).toBe(0);
+  });
+});
+
+describe("the seed's own checkin receiver accepts our sessions (issue 13 item 5)", () => {
+  let receiver: RunningServer;
+  let store: Redis;
+
+  beforeAll(async () => {
+    // Configured like node-js-crash-course's receiver: express-session + connect-redis, same cookie,
+    // prefix and secret, nothing written back, and it requires req.session.user.
+    store = new Redis(redis.url);
+    const app = express();
+    app.use(
+      session({
+        store: new RedisStore({ client: store, prefix: 'ncc:session:' }),
+        name: 'checkinapp',
+        secret: TEST_SECRET,
+        resave: false,
+        saveUninitialized: false,
+      }),
+    );
+    app.post('/api/checkin', (req, res) => {
+      const user = (req.session as unknown as { user?: unknown }).user;
+      if (typeof user !== 'string') {
+        res.status(401).send('Unauthorized');
+        return;
+      }
+      res.status(202).json({ user });
+    });
+    receiver = await startServer(app, 0);
+  });
+
+  afterAll(async () => {
+    await receiver?.close(1000);
+    store?.disconnect();
+  });
+
+  it("when a user logs in on our auth, then the course's receiver finds req.session.user (the email) and writes nothing back", async () => {
+    const { cookie, sid } = await tryLogin(auth.url, DEMO, from('198.51.100.20'));
+    expect(cookie).toBeDefined();
+    const stored = await redis.client.get(`ncc:session:${sid}`);
+    expect(JSON.parse(stored!)).toMatchObject({ user: DEMO.email, userId: DEMO.id, email: DEMO.email });
+    const res = await fetch(`${receiver.url}/api/checkin`, { method: 'POST', headers: { cookie: cookie! } });
+    expect(res.status).toBe(202);
+    expect(await res.json()).toEqual({ user: DEMO.email });
+    expect(res.headers.getSetCookie()).toEqual([]);
+    expect(await redis.client.get(`ncc:session:${sid}`)).toBe(stored);
+    // Without our cookie the course's receiver refuses, as it always did.
+    expect((await fetch(`${receiver.url}/api/checkin`, { method: 'POST' })).status).toBe(401);
+  });
+});
