@@ -9,17 +9,20 @@ import { RedisStore } from 'connect-redis';
 import { Redis } from 'ioredis';
 import { startServer, type RunningServer } from '@ncc/service-kit';
 import { type SpawnedRedis, spawnRedis } from '@ncc/testing';
-import { createUsers, DEMO, startAuth, type StartedService, TEST_SECRET } from '../support/services.js';
-import { tryLogin } from './support.js';
+import { sessionHandle } from '@ncc/session';
+import { checkin, createUsers, DEMO, login, startAuth, startCheckin, type StartedService, TEST_SECRET } from '../support/services.js';
+import { checkinBody, get, tryLogin } from './support.js';
 
 const VICTIM = { id: 1301, email: 'victim.attack@example.com', password: 'victim-password-1' };
+const MANY = { id: 1302, email: 'many.sessions@example.com', password: 'many-password-1' };
+const HUNDREDS = { id: 1303, email: 'hundreds.sessions@example.com', password: 'hundreds-password-1' };
 
 let redis: SpawnedRedis;
 let auth: StartedService;
 
 beforeAll(async () => {
   redis = await spawnRedis();
-  await createUsers(redis.url, [DEMO, VICTIM]);
+  await createUsers(redis.url, [DEMO, VICTIM, MANY, HUNDREDS]);
   // Default limits (10 per (email, IP) per 15 min, 100 per IP per day); the client IP comes from one proxy hop.
   auth = await startAuth(redis.url, { TRUST_PROXY: '1' });
 });
@@ -135,5 +138,68 @@ describe("the seed's own checkin receiver accepts our sessions (issue 13 item 5)
     expect(await redis.client.get(`ncc:session:${sid}`)).toBe(stored);
     // Without our cookie the course's receiver refuses, as it always did.
     expect((await fetch(`${receiver.url}/api/checkin`, { method: 'POST' })).status).toBe(401);
+  });
+});
+
+describe('every session of a user can be listed and ended, and there are at most MAX_SESSIONS_PER_USER (issue 13 item 2)', () => {
+  let auth2: StartedService;
+  let checkinService: StartedService;
+
+  beforeAll(async () => {
+    [auth2, checkinService] = await Promise.all([startAuth(redis.url), startCheckin(redis.url)]);
+  });
+
+  afterAll(async () => {
+    await Promise.all([auth2?.close(), checkinService?.close()]);
+  });
+
+  const sidOf = (cookie: string): string => decodeURIComponent(cookie.split('=')[1]!).slice(2).split('.')[0]!;
+
+  async function assertAllEnded(cookies: string[], userId: number): Promise<void> {
+    for (const cookie of cookies) {
+      expect(await redis.client.exists(`ncc:session:${sidOf(cookie)}`)).toBe(0);
+      expect((await get(`${auth.url}/me`, cookie)).status).toBe(401);
+      expect((await get(`${auth2.url}/me`, cookie)).status).toBe(401);
+      expect((await checkin(checkinService.url, checkinBody(userId), cookie)).status).toBe(401);
+    }
+  }
+
+  it('when a user logs in 50 times, then twice more keeping a and b, then b logs out everywhere, then a was listed and is ended on both services', async () => {
+    for (let i = 0; i < 50; i++) await login(i % 2 ? auth.url : auth2.url, MANY.email, MANY.password);
+    const a = await login(auth.url, MANY.email, MANY.password);
+    const b = await login(auth2.url, MANY.email, MANY.password);
+    const listed = (await (await get(`${auth.url}/sessions`, b)).json()) as { sessions: { handle: string }[] };
+    expect(listed.sessions).toHaveLength(50);
+    expect(listed.sessions.map((s) => s.handle)).toContain(sessionHandle(TEST_SECRET, sidOf(a)));
+    expect((await checkin(checkinService.url, checkinBody(MANY.id), a)).status).toBe(202);
+    const res = await fetch(`${auth.url}/logout-all`, { method: 'POST', headers: { cookie: b } });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 'OK', ended: 50 });
+    await assertAllEnded([a, b], MANY.id);
+    expect(await redis.client.exists(`ncc:user-sessions:${MANY.id}`)).toBe(0);
+  });
+
+  it('when 120 logins (some concurrent, on two instances) exceed the cap of 50, then the 70 least recently active end (audited), and logout-all ends the other 50: every cookie gets 401 on both services', async () => {
+    const cookies: string[] = [];
+    for (let round = 0; round < 12; round++) {
+      // Ten at a time, split across the two auth instances.
+      cookies.push(...(await Promise.all(Array.from({ length: 10 }, (_, i) => login(i % 2 ? auth.url : auth2.url, HUNDREDS.email, HUNDREDS.password)))));
+    }
+    expect(new Set(cookies).size).toBe(120);
+    const live = (await Promise.all(cookies.map((c) => redis.client.exists(`ncc:session:${sidOf(c)}`)))).filter((n) => n === 1);
+    expect(live).toHaveLength(50);
+    expect(await redis.client.zcard(`ncc:user-sessions:${HUNDREDS.id}`)).toBe(50);
+    // The newest login is certainly among the survivors.
+    expect(await redis.client.exists(`ncc:session:${sidOf(cookies[119]!)}`)).toBe(1);
+    const evictions = [...auth.logs.entries(), ...auth2.logs.entries()].filter((e) => e['event'] === 'session.evicted' && e['userId'] === HUNDREDS.id);
+    expect(evictions).toHaveLength(70);
+    expect(evictions[0]).toMatchObject({ audit: true, reason: 'max_sessions_per_user' });
+    expect(JSON.stringify(evictions)).not.toContain(sidOf(cookies[0]!));
+
+    const res = await fetch(`${auth2.url}/logout-all`, { method: 'POST', headers: { cookie: cookies[119]! } });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 'OK', ended: 50 });
+    await assertAllEnded(cookies, HUNDREDS.id);
+    expect(await redis.client.exists(`ncc:user-sessions:${HUNDREDS.id}`)).toBe(0);
   });
 });

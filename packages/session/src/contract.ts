@@ -19,6 +19,8 @@ export const sessionEnvShape = {
   SESSION_TTL_S: env.int(DEFAULT_TTL_S, 1, 365 * 86_400),
   /** Absolute lifetime from login, enforced on the server whatever the activity. */
   SESSION_ABSOLUTE_TIMEOUT_S: env.int(7 * 86_400, 1, 365 * 86_400),
+  /** Live sessions per user; a login past it ends the user's least recently active session. */
+  MAX_SESSIONS_PER_USER: env.int(50, 1, 10_000),
   /** The idle TTL is refreshed at most once per this interval per session and process. */
   SESSION_TOUCH_INTERVAL_S: env.int(60, 0, 86_400),
   /** Defaults to true when NODE_ENV=production. */
@@ -38,6 +40,7 @@ export interface SessionSettings {
   secrets: string[];
   ttlSeconds: number;
   absoluteTimeoutSeconds: number;
+  maxSessionsPerUser: number;
   touchIntervalSeconds: number;
   secure: boolean;
 }
@@ -62,6 +65,7 @@ export function sessionSettings(config: SessionEnv): SessionSettings {
     secrets: secrets.length > 0 ? secrets : [DEVELOPMENT_SECRET],
     ttlSeconds: config.SESSION_TTL_S,
     absoluteTimeoutSeconds: config.SESSION_ABSOLUTE_TIMEOUT_S,
+    maxSessionsPerUser: config.MAX_SESSIONS_PER_USER,
     touchIntervalSeconds: config.SESSION_TOUCH_INTERVAL_S,
     secure,
   };

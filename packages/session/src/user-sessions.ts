@@ -19,8 +19,25 @@ export function truncateUserAgent(ua: string | undefined): string | undefined {
   return ua.length > MAX_USER_AGENT_LENGTH ? ua.slice(0, MAX_USER_AGENT_LENGTH) : ua;
 }
 
-/** Above this many members a login also cleans the index (a user who never lists their sessions). */
-const CLEANUP_AT = 50;
+/**
+ * One atomic step on the user's one key (Cluster-safe): index the new session, extend the set's life,
+ * and if the user now has more than the cap, remove the least recently active others and return them.
+ * KEYS[1] the set; ARGV: score, sid, set TTL (s), cap.
+ */
+const ADD_SCRIPT = `
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[4])
+if over <= 0 then return {} end
+local evicted = {}
+for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, over)) do
+  if #evicted < over and sid ~= ARGV[2] then evicted[#evicted + 1] = sid end
+end
+redis.call('ZREM', KEYS[1], unpack(evicted))
+return evicted
+`;
+
+type WithAdd = RedisClient & { nccIndexSession(key: string, score: number, sid: string, ttlSeconds: number, cap: number): Promise<string[]> };
 
 const HANDLE = /^[A-Za-z0-9_-]{22}$/;
 
@@ -47,32 +64,50 @@ export interface UserSessionEntry {
 }
 
 export class UserSessionIndex {
+  private readonly redis: WithAdd;
+
   constructor(
-    private readonly redis: RedisClient,
-    private readonly settings: Pick<SessionSettings, 'prefix' | 'secrets' | 'ttlSeconds' | 'absoluteTimeoutSeconds'>,
+    redis: RedisClient,
+    private readonly settings: Pick<SessionSettings, 'prefix' | 'secrets' | 'ttlSeconds' | 'absoluteTimeoutSeconds' | 'maxSessionsPerUser'>,
     private readonly serializer: SessionSerializer,
-  ) {}
+  ) {
+    // EVALSHA with an automatic EVAL fallback: one round trip.
+    if (!('nccIndexSession' in redis)) redis.defineCommand('nccIndexSession', { numberOfKeys: 1, lua: ADD_SCRIPT });
+    this.redis = redis as WithAdd;
+  }
 
   handleOf(sid: string): string {
     return sessionHandle(this.settings.secrets[0]!, sid);
   }
 
   /**
-   * At login. One MULTI on one key: add, and keep the index no longer than the newest session can
-   * live. Members are never dropped by score alone (a lost "last seen" update must not make a live
-   * session unrevocable); when the index grows, it is cleaned by checking each session key.
+   * At login, before the session is saved. Keeps the index no longer than the newest session can live,
+   * and the user at no more than MAX_SESSIONS_PER_USER sessions: the least recently active ones past the
+   * cap are ended here (their keys deleted). Returns the ids of the sessions that were really ended.
+   * Members are never dropped by score alone: a lost "last seen" update must not make a live session
+   * unrevocable.
    */
-  async add(userId: number, sid: string, now = Date.now()): Promise<void> {
+  async add(userId: number, sid: string, now = Date.now()): Promise<string[]> {
+    const evicted = await this.redis.nccIndexSession(userSessionsKey(userId), now, sid, this.indexTtlSeconds(), this.settings.maxSessionsPerUser);
+    const deleted = await Promise.all(evicted.map((s) => this.redis.del(sessionKey(this.settings, s))));
+    return evicted.filter((_, i) => deleted[i] === 1);
+  }
+
+  /**
+   * At login, right after the session was saved: index it again. Between add() and the save the member
+   * has no session key, so a clean-up running then (a listing, a logout-all, on any instance) rightly
+   * drops it; this puts it back once the session exists. Every saved session is thus indexed after it
+   * was saved — never lost to a clean-up, however many sessions and instances are involved.
+   */
+  async confirm(userId: number, sid: string, score: number): Promise<void> {
     const key = userSessionsKey(userId);
-    const results = await this.redis
-      .multi()
-      .zadd(key, now, sid)
-      .expire(key, Math.max(this.settings.absoluteTimeoutSeconds, this.settings.ttlSeconds) + 60)
-      .zcard(key)
-      .exec();
+    const results = await this.redis.multi().zadd(key, score, sid).expire(key, this.indexTtlSeconds()).exec();
     const failed = results?.find(([err]) => err);
     if (!results || failed) throw failed?.[0] ?? new Error('Connection is closed.');
-    if (Number(results[2]?.[1]) > CLEANUP_AT) await this.list(userId);
+  }
+
+  private indexTtlSeconds(): number {
+    return Math.max(this.settings.absoluteTimeoutSeconds, this.settings.ttlSeconds) + 60;
   }
 
   /**
@@ -131,8 +166,9 @@ export class UserSessionIndex {
   }
 
   /**
-   * End every session of the user. Removes exactly the members it ended (not the whole key), so a
-   * login racing with this keeps its index entry.
+   * End every session of the user, however many. Removes exactly the members it ended (not the whole
+   * key): a login racing with this one that has indexed but not yet saved its session puts its member
+   * back once saved (confirm), so it stays listed and revocable.
    */
   async endAll(userId: number): Promise<string[]> {
     const key = userSessionsKey(userId);

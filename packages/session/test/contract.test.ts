@@ -14,6 +14,7 @@ function settingsWith(secrets: string[]): SessionSettings {
     SESSION_SECRET: secrets,
     SESSION_TTL_S: 86_400,
     SESSION_ABSOLUTE_TIMEOUT_S: 7 * 86_400,
+    MAX_SESSIONS_PER_USER: 50,
     SESSION_TOUCH_INTERVAL_S: 60,
     COOKIE_HOST_PREFIX: false,
     TRUST_PROXY: 0,
@@ -168,12 +169,12 @@ describe('session contract', () => {
 describe('session settings', () => {
   it('when NODE_ENV=production and no SESSION_SECRET, then start-up is refused naming SESSION_SECRET', () => {
     expect(() =>
-      sessionSettings({ NODE_ENV: 'production', SESSION_TTL_S: 1, SESSION_ABSOLUTE_TIMEOUT_S: 1, SESSION_TOUCH_INTERVAL_S: 0, COOKIE_HOST_PREFIX: false, TRUST_PROXY: 0 }),
+      sessionSettings({ NODE_ENV: 'production', SESSION_TTL_S: 1, SESSION_ABSOLUTE_TIMEOUT_S: 1, MAX_SESSIONS_PER_USER: 50, SESSION_TOUCH_INTERVAL_S: 0, COOKIE_HOST_PREFIX: false, TRUST_PROXY: 0 }),
     ).toThrow(/SESSION_SECRET is required/);
   });
 
   it('when NODE_ENV=production and a secret is short, then start-up is refused; long secrets give Secure cookies', () => {
-    const base = { NODE_ENV: 'production', SESSION_TTL_S: 1, SESSION_ABSOLUTE_TIMEOUT_S: 1, SESSION_TOUCH_INTERVAL_S: 0, COOKIE_HOST_PREFIX: false, TRUST_PROXY: 0 };
+    const base = { NODE_ENV: 'production', SESSION_TTL_S: 1, SESSION_ABSOLUTE_TIMEOUT_S: 1, MAX_SESSIONS_PER_USER: 50, SESSION_TOUCH_INTERVAL_S: 0, COOKIE_HOST_PREFIX: false, TRUST_PROXY: 0 };
     expect(() => sessionSettings({ ...base, SESSION_SECRET: [NEW_SECRET, 'short'] })).toThrow(/entry 2 is shorter than 32/);
     expect(sessionSettings({ ...base, SESSION_SECRET: [NEW_SECRET] })).toMatchObject({ secure: true, cookieName: 'checkinapp', prefix: 'ncc:session:' });
   });

@@ -1,7 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { currentRequestId, type Logger } from '@ncc/service-kit';
 
-export type AuditEvent = 'login.succeeded' | 'login.failed' | 'login.rate_limited' | 'logout' | 'logout_all' | 'session.revoked';
+export type AuditEvent = 'login.succeeded' | 'login.failed' | 'login.rate_limited' | 'logout' | 'logout_all' | 'session.revoked' | 'session.evicted';
 
 export interface AuditFields {
   userId?: number | undefined;

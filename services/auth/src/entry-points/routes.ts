@@ -85,14 +85,23 @@ export function authRoutes({ login, users, visits, settings, logger, limiter, au
     req.session.createdAt = Date.now();
     const userAgent = truncateUserAgent(req.get('user-agent'));
     if (userAgent) req.session.userAgent = userAgent;
+    let evicted: string[];
     try {
       // Indexed before it is saved: a session that exists can always be listed and revoked (decision 012).
-      await sessions.add(user.id, req.sessionID, req.session.createdAt);
+      evicted = await sessions.add(user.id, req.sessionID, req.session.createdAt);
       await saveSession(req);
+      // …and again once saved: a clean-up that ran in between dropped the then keyless member.
+      await sessions.confirm(user.id, req.sessionID, req.session.createdAt);
     } catch (err) {
       // Leave nothing half-made: without req.session express-session neither auto-saves nor sets a cookie.
       await destroySession(req).catch(() => undefined);
       throw err;
+    }
+    // Past MAX_SESSIONS_PER_USER the least recently active sessions were ended: a stolen password
+    // cannot mint unbounded sessions, and the owner can see in the audit trail that it happened.
+    for (const sid of evicted) {
+      await visits.remove(sid);
+      audit.record('session.evicted', { userId: user.id, ip, sid, reason: 'max_sessions_per_user' });
     }
     audit.record('login.succeeded', { userId: user.id, email: user.email, ip, sid: req.sessionID }, `User ${user.email} logged in.`);
     res.status(200).json({ user });
