@@ -90,7 +90,8 @@ describe('Redis Cluster (REDIS_CLUSTER_NODES)', () => {
     // Services, bcrypt and the test share one Node process on a busy machine: a generous command
     // timeout keeps a slow event loop from looking like a slow Redis (node-loss 503s come from
     // refused connections and redirections, not from this timeout).
-    auth = await startAuth('', { ...env, REDIS_COMMAND_TIMEOUT_MS: '3000' });
+    // The spread test logs the demo user in 50 more times: above the default cap of 50 sessions per user.
+    auth = await startAuth('', { ...env, REDIS_COMMAND_TIMEOUT_MS: '3000', MAX_SESSIONS_PER_USER: '100' });
     checkinService = await startCheckin('', { ...env, REDIS_COMMAND_TIMEOUT_MS: '3000' });
     expect(auth.redis).toBeInstanceOf(Cluster);
     expect(checkinService.redis).toBeInstanceOf(Cluster);
