@@ -144,7 +144,7 @@ async function main(): Promise<number> {
       ...(args['node-flags']?.split(/\s+/).filter(Boolean) ?? []),
     ];
     if (args['cpu-prof']) mkdirSync(profileDir, { recursive: true });
-    const passThrough = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => /^(LOGIN_|RATE_LIMIT)/.test(k) && v !== undefined)) as Record<string, string>;
+    const passThrough = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => /^(LOGIN_|RATE_LIMIT|CHECKIN_)/.test(k) && v !== undefined)) as Record<string, string>;
     const serviceEnv = {
       NODE_ENV: 'production',
       SESSION_SECRET: SECRET,
@@ -153,6 +153,9 @@ async function main(): Promise<number> {
       COOKIE_SECURE: 'false',
       REDIS_URL: redis.url,
       HOST: '127.0.0.1',
+      // Each bench connection is one user checking in hundreds of times a second: far past the per-user
+      // limit (30/min), which is not what the bench measures. The limit is still checked (same script).
+      CHECKIN_RATE_LIMIT_PER_USER: '1000000',
       ...passThrough,
     };
     const [auth, checkin, baseline] = await Promise.all([

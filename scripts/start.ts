@@ -7,7 +7,11 @@
  * 2. The demo users, unless user 77 already exists (the same idempotent seed as `pnpm seed`).
  * 3. auth and checkin as child processes (exactly what `pnpm auth` / `pnpm checkin` run), their lines
  *    prefixed with their names, until both answer /readyz; then the next steps.
- * 4. Ctrl-C / SIGTERM: stop the services, then the redis-server if (and only if) it was started here,
+ * 4. A service that exits on its own once it was ready (a crash: exit 1 after an uncaught error) is
+ *    restarted on the same port after 0.5 s, 1 s, 2 s, … (scripts/start/supervisor.ts); after more than
+ *    NCC_RESTART_LIMIT (5) crashes within 60 s everything is stopped and the script exits 1. A service
+ *    that exits before it was ever ready is a start-up failure: everything is stopped, exit 1.
+ * 5. Ctrl-C / SIGTERM: stop the services, then the redis-server if (and only if) it was started here,
  *    each gracefully, and exit 0.
  */
 import { relative } from 'node:path';
@@ -16,6 +20,7 @@ import { complain, launch, type Managed, say } from './start/children.js';
 import { loadStartConfig, ROOT, type StartConfig } from './start/config.js';
 import { launchLocalRedis, portTaken, probeRedis, RedisServerMissingError, waitForLocalRedis } from './start/redis.js';
 import { DEMO_USER_ID, seedDemoUsersIfMissing } from './start/seed.js';
+import { type RestartPolicy, restartPolicyFromEnv, Supervisor } from './start/supervisor.js';
 
 const SERVICE_STOP_TIMEOUT_MS = 15_000;
 const REDIS_STOP_TIMEOUT_MS = 10_000;
@@ -25,14 +30,16 @@ const READY_TIMEOUT_MS = 90_000;
 class StartError extends Error {}
 
 let config: StartConfig;
+let restartPolicy: RestartPolicy;
 try {
   config = loadStartConfig(process.env);
+  restartPolicy = restartPolicyFromEnv(process.env);
 } catch (err) {
   complain(err instanceof ConfigError ? err.message : String(err));
   process.exit(1);
 }
 
-const services: Managed[] = [];
+const services: Supervisor[] = [];
 let redisServer: Managed | undefined;
 let stopping = false;
 
@@ -109,28 +116,51 @@ async function chooseRedis(): Promise<string> {
   return `redis://127.0.0.1:${port}`;
 }
 
-async function startService(name: 'auth' | 'checkin', redisUrl: string): Promise<Managed> {
-  const service = launch(name, process.execPath, ['--conditions=ncc-source', '--import', 'tsx', `services/${name}/src/main.ts`], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      REDIS_URL: redisUrl,
-      HOST: config.HOST,
-      AUTH_PORT: String(config.AUTH_PORT),
-      CHECKIN_PORT: String(config.CHECKIN_PORT),
+function portOf(name: 'auth' | 'checkin'): number {
+  return name === 'auth' ? config.AUTH_PORT : config.CHECKIN_PORT;
+}
+
+async function startService(name: 'auth' | 'checkin', redisUrl: string): Promise<Supervisor> {
+  const service = new Supervisor({
+    name,
+    launch: () =>
+      launch(name, process.execPath, ['--conditions=ncc-source', '--import', 'tsx', `services/${name}/src/main.ts`], {
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          REDIS_URL: redisUrl,
+          HOST: config.HOST,
+          AUTH_PORT: String(config.AUTH_PORT),
+          CHECKIN_PORT: String(config.CHECKIN_PORT),
+        },
+      }),
+    policy: restartPolicy,
+    report: complain,
+    mayRestart: () => !stopping,
+    onRestarted: (process, attempt) => {
+      say(`${name} restarted (pid ${process.pid}; attempt ${attempt} of ${restartPolicy.maxRestarts}).`);
+      void waitReady(process, portOf(name)).then(
+        () => say(`${name} is ready again.`),
+        // Exited again: the supervisor has said so. Still running but not ready: say that.
+        (err: unknown) => {
+          if (process.running() && !stopping) complain(err instanceof Error ? err.message : String(err));
+        },
+      );
     },
+    // A crash loop: restarting it again is no use, and half a system is no use either.
+    onGiveUp: () => void shutdown(`${name} keeps crashing`, 1),
   });
   services.push(service);
-  await service.started;
+  await service.current.started;
   say(`${name} started (pid ${service.pid}).`);
-  // Once running, a service that exits on its own takes everything down: half a system is no use.
-  void service.exited.then((code) => {
-    if (!stopping) void shutdown(`${name} exited (${code})`, 1);
+  // Until it is ready (and supervised), a service that exits is a start-up failure: everything stops.
+  void service.current.exited.then((code) => {
+    if (!stopping && !service.supervised()) void shutdown(`${name} exited (${code})`, 1);
   });
   return service;
 }
 
-async function waitReady(service: Managed, port: number): Promise<void> {
+async function waitReady(service: Pick<Managed, 'name' | 'running'>, port: number): Promise<void> {
   const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/readyz`;
   const deadline = Date.now() + READY_TIMEOUT_MS;
@@ -145,6 +175,12 @@ async function waitReady(service: Managed, port: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new StartError(`${service.name} was not ready within ${READY_TIMEOUT_MS / 1000} s (${url}).`);
+}
+
+/** Ready once: from then on a crash of the service means a restart, not the end of `pnpm start`. */
+async function readyThenSupervise(service: Supervisor): Promise<void> {
+  await waitReady(service, portOf(service.name as 'auth' | 'checkin'));
+  service.supervise();
 }
 
 function nextSteps(redisUrl: string): string {
@@ -175,7 +211,7 @@ try {
   seeded.catch(() => undefined); // awaited below; this only keeps an early failure elsewhere from leaving it unhandled
   const [auth, checkin] = await Promise.all([startService('auth', redisUrl), startService('checkin', redisUrl)]);
   say(await seeded);
-  await Promise.all([waitReady(auth, config.AUTH_PORT), waitReady(checkin, config.CHECKIN_PORT)]);
+  await Promise.all([readyThenSupervise(auth), readyThenSupervise(checkin)]);
   if (!stopping) say(nextSteps(redisUrl));
 } catch (err) {
   if (!stopping) {

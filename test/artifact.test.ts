@@ -30,6 +30,7 @@ interface ComposeService {
   command?: string[] | string;
   environment?: Record<string, string | number | boolean | null> | string[];
   healthcheck?: { test?: string[] | string };
+  volumes?: string[];
 }
 const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
   services: Record<string, ComposeService>;
@@ -81,7 +82,7 @@ function imageEnv(): Env {
 /** The command the container runs: compose `command`, else the image's CMD (exec form). */
 function containerCommand(name: string): string[] {
   const command = composeService(name).command;
-  if (Array.isArray(command)) return command;
+  if (Array.isArray(command)) return command.map(interpolate);
   if (typeof command === 'string') throw new Error(`use the exec form (a list) for ${name}'s command`);
   const cmd = /^CMD\s+(\[.*\])\s*$/m.exec(runtimeStage);
   if (!cmd) throw new Error('the Dockerfile runtime stage has no exec-form CMD');
@@ -133,10 +134,27 @@ function deploy(service: Service, target: string): void {
   if (result.status !== 0) throw new Error(`pnpm deploy of ${service} failed:\n${result.stdout}\n${result.stderr}`);
 }
 
+/** Named volumes as directories on this machine, shared by every service that mounts one (as in Docker). */
+const volumeDirs = new Map<string, string>();
+function volumeDir(volume: string): string {
+  if (!volumeDirs.has(volume)) volumeDirs.set(volume, mkdtempSync(join(tmpdir(), `ncc-volume-${volume}-`)));
+  return volumeDirs.get(volume)!;
+}
+
+/** A path inside the container, where the service mounts a named volume, as the path on this machine. */
+function hostPath(name: string, value: string): string {
+  for (const mount of composeService(name).volumes ?? []) {
+    const [source, target] = mount.split(':') as [string, string];
+    if (/^[\w-]+$/.test(source) && (value === target || value.startsWith(`${target}/`))) return volumeDir(source) + value.slice(target.length);
+  }
+  return value;
+}
+
 /** The environment the container sees: image ENV, then compose `environment`, then `overrides`. */
 function containerEnv(name: string, overrides: Env): Env {
   // Nothing from this machine leaks in except PATH (to find `node`, as the image's PATH does).
-  return { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...imageEnv(), ...composeEnv(name), ...overrides };
+  const env = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...imageEnv(), ...composeEnv(name), ...overrides };
+  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, hostPath(name, v)]));
 }
 
 function run(argv: string[], cwd: string, env: Env): ChildProcess {
@@ -204,9 +222,9 @@ async function waitHealthy(name: string, dir: string, env: Env, exited: Promise<
   throw new Error(`${name} did not pass its healthcheck within 20 s:\n${output()}`);
 }
 
-/** The seed job: the compose command in the image its build args name, run to completion. */
-function runJob(name: string, dir: string, redisUrl: string): Promise<{ code: number | null; output: string }> {
-  const child = run(containerCommand(name), dir, containerEnv(name, { REDIS_URL: redisUrl }));
+/** A one-shot job (seed, secret): its compose command, run to completion. */
+function runJob(name: string, dir: string, redisUrl: string, overrides: Env = {}): Promise<{ code: number | null; output: string }> {
+  const child = run(containerCommand(name), dir, containerEnv(name, { REDIS_URL: redisUrl, ...overrides }));
   let output = '';
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
@@ -232,7 +250,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(running.map((a) => a.stop()));
   await redis?.stop();
-  for (const dir of Object.values(deployed)) if (dir) rmSync(dir, { recursive: true, force: true });
+  for (const dir of [...Object.values(deployed), ...volumeDirs.values()]) if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 async function start(name: string, port?: number): Promise<Artifact> {
@@ -270,6 +288,31 @@ describe('auth and checkin started as docker-compose.yml starts them', () => {
   let auth: Artifact;
   let checkin: Artifact;
 
+  it('when the secret job runs (compose command, compose environment), then it writes a random secret once into the ncc-secrets volume, readable by the services, and keeps it on the next `up`', async () => {
+    const file = join(volumeDir('ncc-secrets'), 'session_secret');
+    const first = await runJob('secret', tmpdir(), redis.url);
+    expect(first.code).toBe(0);
+    const secret = readFileSync(file, 'utf8');
+    expect(secret).toMatch(/^[A-Za-z0-9+/]{64}$/);
+    expect(statSync(file).mode & 0o777).toBe(0o444);
+    const again = await runJob('secret', tmpdir(), redis.url);
+    expect(again.code).toBe(0);
+    expect(again.output).toContain('keeping');
+    expect(readFileSync(file, 'utf8')).toBe(secret);
+    // A fresh volume gets a different one: nothing is baked into the file or the image.
+    const elsewhere = mkdtempSync(join(tmpdir(), 'ncc-secret-other-'));
+    try {
+      expect((await runJob('secret', tmpdir(), redis.url, { NCC_SECRET_FILE: join(elsewhere, 'session_secret') })).code).toBe(0);
+      expect(readFileSync(join(elsewhere, 'session_secret'), 'utf8')).not.toBe(secret);
+      // SESSION_SECRET=… docker compose up: the job writes that one.
+      const given = 'given-secret-from-a-vault-0123456789abcdef';
+      expect((await runJob('secret', tmpdir(), redis.url, { NCC_SECRET_FILE: join(elsewhere, 'session_secret'), SESSION_SECRET: given })).code).toBe(0);
+      expect(readFileSync(join(elsewhere, 'session_secret'), 'utf8')).toBe(given);
+    } finally {
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
+  });
+
   it('when the seed job runs (compose command, compose environment), then it loads the demo users and exits 0, and again on the next `up`', async () => {
     expect(imageOf('seed')).toBe('auth');
     const first = await runJob('seed', deployed.auth, redis.url);
@@ -298,6 +341,8 @@ describe('auth and checkin started as docker-compose.yml starts them', () => {
       for (const line of lines) expect(JSON.parse(line)).toMatchObject({ level: expect.any(String), message: expect.any(String) });
     }
     expect(checkin.stdout()).toContain('Authentication enabled');
+    // Both read the generated secret (the login/checkin test below proves they agree on it).
+    for (const artifact of [auth, checkin]) expect(artifact.output()).not.toMatch(/development secret/i);
   });
 
   it('when a user logs in, checks in and logs out, then checkin answers 202 and afterwards 401, with Redis in step', async () => {

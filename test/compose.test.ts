@@ -116,7 +116,11 @@ describe.skipIf(!available && !inCi)('docker-compose.yml, validated by docker-co
     expect(seed.restart).toBe('no');
 
     const auth = service(config, 'auth');
-    expect(auth.depends_on).toEqual({ redis: { condition: 'service_healthy' }, seed: { condition: 'service_completed_successfully' } });
+    expect(auth.depends_on).toEqual({
+      redis: { condition: 'service_healthy' },
+      seed: { condition: 'service_completed_successfully' },
+      secret: { condition: 'service_completed_successfully' },
+    });
     expect(ports(auth)).toEqual([{ hostIp: '', published: '8083', target: '8083' }]);
     expect(env(auth, 'AUTH_PORT')).toBe('8083');
   });
@@ -135,22 +139,34 @@ describe.skipIf(!available && !inCi)('docker-compose.yml, validated by docker-co
     }
   });
 
-  it('when nothing is set, then both services share one labelled development secret of at least 32 characters and non-Secure cookies for http://localhost', () => {
+  it('when nothing is set, then no secret is in the file: the one-shot `secret` job writes one into the ncc-secrets volume, and both services read it from there (SESSION_SECRET_FILE) once it has succeeded', () => {
     const config = resolvedConfig();
-    const [auth, checkin] = [service(config, 'auth'), service(config, 'checkin')];
-    const secret = env(auth, 'SESSION_SECRET')!;
-    expect(secret.length).toBeGreaterThanOrEqual(32);
-    expect(secret).toMatch(/development/);
-    expect(env(checkin, 'SESSION_SECRET')).toBe(secret);
-    expect(env(auth, 'COOKIE_SECURE')).toBe('false');
-    expect(env(checkin, 'COOKIE_SECURE')).toBe('false');
+    const job = service(config, 'secret');
+    expect(job.restart).toBe('no');
+    const mounts = (s: ResolvedService): string[][] => (s.volumes ?? []).map((v) => (typeof v === 'string' ? v.split(':') : [v.source, v.target]));
+    expect(mounts(job).map(([source, target]) => [source, target])).toEqual([['ncc-secrets', '/run/ncc-secrets']]);
+    expect(env(job, 'NCC_SECRET_FILE')).toBe('/run/ncc-secrets/session_secret');
+    expect(env(job, 'SESSION_SECRET') ?? '').toBe('');
+    expect(Object.keys(config.volumes ?? {})).toContain('ncc-secrets');
+    for (const name of ['auth', 'checkin']) {
+      const s = service(config, name);
+      expect(env(s, 'SESSION_SECRET')).toBeUndefined();
+      expect(env(s, 'SESSION_SECRET_FILE')).toBe('/run/ncc-secrets/session_secret');
+      expect(mounts(s)).toContainEqual(['ncc-secrets', '/run/ncc-secrets', 'ro']);
+      expect(s.depends_on?.['secret']).toEqual({ condition: 'service_completed_successfully' });
+      expect(env(s, 'COOKIE_SECURE')).toBe('false');
+    }
+    // Exactly one public development secret in the repository, and it is not in the compose file.
+    expect(readFileSync(COMPOSE_FILE, 'utf8')).not.toMatch(/SESSION_SECRET:\s*\$\{SESSION_SECRET:-[^}]/);
+    expect(readFileSync(COMPOSE_FILE, 'utf8')).not.toContain('development-only-secret');
   });
 
-  it('when SESSION_SECRET and COOKIE_SECURE are set in the environment, then both services get them (how production overrides the defaults)', () => {
+  it('when SESSION_SECRET and COOKIE_SECURE are set in the environment, then the secret job writes that secret and both services get COOKIE_SECURE (how production overrides the defaults)', () => {
     const production = 'x'.repeat(20) + 'production-secret-from-a-vault';
     const config = resolvedConfig({ SESSION_SECRET: production, COOKIE_SECURE: 'true' });
+    expect(env(service(config, 'secret'), 'SESSION_SECRET')).toBe(production);
     for (const name of ['auth', 'checkin']) {
-      expect(env(service(config, name), 'SESSION_SECRET')).toBe(production);
+      expect(env(service(config, name), 'SESSION_SECRET')).toBeUndefined();
       expect(env(service(config, name), 'COOKIE_SECURE')).toBe('true');
     }
   });

@@ -280,6 +280,97 @@ describe('pnpm start', () => {
     }
   });
 
+  it('when a service crashes after it was ready, then pnpm start restarts it on the same port after the backoff, says so, and the session survives', async () => {
+    const run = await runStart({ REDIS_URL: redis.url, NCC_REDIS_PORT: String(await freePort()) });
+    await run.ready();
+    const cookie = await login(run.authUrl);
+    const authPid = reportedPid(run.output(), 'auth');
+    const checkinPid = reportedPid(run.output(), 'checkin');
+
+    process.kill(authPid, 'SIGKILL');
+    const killed = performance.now();
+    // Poll: down first (or about to be), then answering again on the same port.
+    let answeredMs = 0;
+    for (;;) {
+      const ok = await fetch(`${run.authUrl}/healthz`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
+      if (ok && !alive(authPid)) {
+        answeredMs = performance.now() - killed;
+        break;
+      }
+      if (performance.now() - killed > 30_000) throw new Error(`auth did not answer again within 30 s:\n${run.output()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const output = run.output();
+    expect(output).toContain('auth was killed by SIGKILL; restarting in 0.5 s (attempt 1 of 5).');
+    const restarted = /auth restarted \(pid (\d+); attempt 1 of 5\)\./.exec(output);
+    expect(restarted, output).not.toBeNull();
+    const newPid = Number(restarted![1]);
+    expect(newPid).not.toBe(authPid);
+    console.log(`auth answered /healthz again ${answeredMs.toFixed(0)} ms after SIGKILL (0.5 s of it the backoff)`);
+    expect(answeredMs).toBeGreaterThanOrEqual(500);
+    // Only auth was restarted; checkin kept running; the session lives in Redis, so it survived.
+    expect(run.descendants()).toEqual([newPid, checkinPid].sort((a, b) => a - b));
+    expect(output).not.toContain('stopping');
+    const me = await fetch(`${run.authUrl}/me`, { headers: { cookie } });
+    expect(me.status).toBe(200);
+    expect((await checkin(run.checkinUrl, { userId: DEMO.id, locationId: 701, starRating: 3 }, cookie)).status).toBe(202);
+    await new Promise<void>((resolve, reject) => {
+      const deadline = setTimeout(() => reject(new Error(`no "auth is ready again." in:\n${run.output()}`)), 10_000);
+      const check = setInterval(() => {
+        if (run.output().includes('auth is ready again.')) {
+          clearInterval(check);
+          clearTimeout(deadline);
+          resolve();
+        }
+      }, 50);
+    });
+
+    // Ctrl-C still stops everything gracefully, the restarted process included.
+    expect(await run.signal('SIGINT')).toBe(0);
+    expect(run.output()).toContain('SIGINT received: stopping auth, checkin…');
+    for (const pid of [newPid, checkinPid]) expect(alive(pid), `pid ${pid} still running`).toBe(false);
+    expect(await redis.client.ping()).toBe('PONG');
+  });
+
+  it('when a restarted service keeps crashing, then pnpm start gives up after NCC_RESTART_LIMIT restarts, stops everything and exits 1', async () => {
+    const run = await runStart({ REDIS_URL: redis.url, NCC_REDIS_PORT: String(await freePort()), NCC_RESTART_DELAY_MS: '50', NCC_RESTART_LIMIT: '1' });
+    await run.ready();
+    const authPid = reportedPid(run.output(), 'auth');
+    const checkinPid = reportedPid(run.output(), 'checkin');
+    const authPort = Number(new URL(run.authUrl).port);
+
+    // Kill auth and take its port: every restart then fails to listen and exits 1 — a crash loop.
+    process.kill(authPid, 'SIGKILL');
+    const blocker: Server = createServer((socket) => socket.destroy());
+    const started = performance.now();
+    for (;;) {
+      const error = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+        blocker.once('error', resolve);
+        blocker.listen(authPort, '127.0.0.1', () => resolve(undefined));
+      });
+      if (!error) break;
+      if (error.code !== 'EADDRINUSE' || performance.now() - started > 5000) throw error;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    try {
+      const code = await run.exited;
+      const ms = performance.now() - started;
+      console.log(`gave up and exited ${code} ${ms.toFixed(0)} ms after the SIGKILL`);
+      expect(code).toBe(1);
+      const output = run.output();
+      expect(output).toContain('auth was killed by SIGKILL; restarting in 0.05 s (attempt 1 of 1).');
+      expect(output).toMatch(/^\[auth\] .*Could not listen on port/m);
+      expect(output).toContain('auth exited with code 1: 2 crashes within 60 s, more than the 1 restarts allowed; giving up.');
+      expect(output).toContain('auth keeps crashing: stopping checkin…');
+      expect(output).toMatch(/^\[checkin\] .*Shutdown complete\./m);
+      const restartedPid = Number(/auth restarted \(pid (\d+);/.exec(output)?.[1]);
+      for (const pid of [authPid, checkinPid, restartedPid]) expect(alive(pid), `pid ${pid} still running`).toBe(false);
+      expect(await redis.client.ping()).toBe('PONG');
+    } finally {
+      blocker.close();
+    }
+  });
+
   it('when no Redis answers and the local Redis port is taken by something else, then it exits 1 naming the fixes', async () => {
     const blocker: Server = createServer((socket) => socket.destroy());
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));

@@ -3,6 +3,7 @@
  * complete JSON document whose length matches Content-Length (the original system sent truncated
  * bodies after a store error), and timed from request start to the last byte.
  */
+import { connect } from 'node:net';
 import { expect } from 'vitest';
 
 export interface Answer {
@@ -61,4 +62,16 @@ export async function until(probe: () => Promise<boolean>, timeoutMs: number, st
     if (performance.now() - started > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
     await sleep(stepMs);
   }
+}
+
+/** True when a brand-new TCP connection to the port is refused. */
+export function connectionRefused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
+  });
 }

@@ -3,11 +3,10 @@
  * start-up while Redis is down (retry with backoff, then listen; or exit 1 after the deadline) and
  * graceful shutdown on SIGTERM / SIGINT with a request in flight.
  */
-import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cookiePair, sessionIdOf, type SpawnedRedis, spawnRedis } from '@ncc/testing';
 import { createUsers, DEMO, login, type ServiceProcess, spawnService, type StartedService, startAuth } from '../support/services.js';
-import { call, sleep, until } from './helpers.js';
+import { call, connectionRefused, sleep, until } from './helpers.js';
 
 let redis: SpawnedRedis;
 
@@ -27,18 +26,6 @@ async function waitForOutput(service: ServiceProcess, pattern: RegExp, timeoutMs
   let match: RegExpMatchArray | null = null;
   await until(async () => (match = service.output().match(pattern)) !== null, timeoutMs, 50);
   return match!;
-}
-
-/** True when a brand-new TCP connection to the port is refused. */
-function connectionRefused(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
-  });
 }
 
 describe('when a service starts while Redis is down', () => {

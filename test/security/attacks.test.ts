@@ -11,7 +11,7 @@ import { startServer, type RunningServer } from '@ncc/service-kit';
 import { type SpawnedRedis, spawnRedis } from '@ncc/testing';
 import { sessionHandle } from '@ncc/session';
 import { checkin, createUsers, DEMO, login, startAuth, startCheckin, type StartedService, TEST_SECRET } from '../support/services.js';
-import { checkinBody, get, tryLogin } from './support.js';
+import { checkinBody, from, get, tally, tryLogin } from './support.js';
 
 const VICTIM = { id: 1301, email: 'victim.attack@example.com', password: 'victim-password-1' };
 const MANY = { id: 1302, email: 'many.sessions@example.com', password: 'many-password-1' };
@@ -32,13 +32,6 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-const from = (ip: string): Record<string, string> => ({ 'x-forwarded-for': ip });
-
-function tally(statuses: number[]): Record<number, number> {
-  const counts: Record<number, number> = {};
-  for (const s of statuses) counts[s] = (counts[s] ?? 0) + 1;
-  return counts;
-}
 
 async function burst(n: number, attempt: (i: number) => { email: string; password: string }, ip: string): Promise<number[]> {
   const results = await Promise.all(Array.from({ length: n }, (_, i) => tryLogin(auth.url, attempt(i), from(ip))));

@@ -27,6 +27,7 @@ afterAll(async () => {
 });
 
 type Entry = Record<string, unknown>;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const audits = (): Entry[] => auth.logs.entries().filter((e) => e['audit'] === true);
 const rid = (name: string): Record<string, string> => ({ 'x-request-id': `audit-${name}` });
 
@@ -47,7 +48,7 @@ describe('audit log', () => {
     expect((await send(`${auth.url}/sessions/${handle}`, 'DELETE', { cookie: keep.cookie!, ...rid('revoke') })).status).toBe(200);
     expect((await send(`${auth.url}/logout-all`, 'POST', { cookie: keep.cookie!, ...rid('logout-all') })).status).toBe(200);
 
-    const byRequest = (id: string): Entry[] => audits().filter((e) => e['requestId'] === `audit-${id}`);
+    const byRequest = (id: string): Entry[] => audits().filter((e) => e['clientRequestId'] === `audit-${id}`);
     const one = (id: string): Entry => {
       const entries = byRequest(id);
       expect(entries).toHaveLength(1);
@@ -90,5 +91,48 @@ describe('audit log', () => {
       expect(text).not.toContain(r.sid!);
       expect(text).not.toContain(r.cookie!.split('=')[1]!);
     }
+  });
+
+  it('when a client sends its own X-Request-Id, then the audit entry carries a server-generated requestId (the X-Request-Id answered) and the client value only as clientRequestId', async () => {
+    const clientId = 'attacker-chosen-id';
+    const login = await tryLogin(auth.url, USER, { 'x-request-id': clientId });
+    expect(login.res.status).toBe(200);
+    const answered = login.res.headers.get('x-request-id');
+    expect(answered).toMatch(UUID);
+    expect(answered).not.toBe(clientId);
+
+    const entries = audits().filter((e) => e['clientRequestId'] === clientId);
+    expect(entries).toHaveLength(1);
+    expect(entries[0]).toMatchObject({ event: 'login.succeeded', userId: USER.id, requestId: answered, clientRequestId: clientId });
+    // No entry at all (audit or not) was filed under the client's id.
+    expect(auth.logs.entries().filter((e) => e['requestId'] === clientId)).toEqual([]);
+    // Every line of that request has our id next to the client's.
+    const lines = auth.logs.entries().filter((e) => e['requestId'] === answered);
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) expect(line['clientRequestId']).toBe(clientId);
+  });
+
+  it('when the client X-Request-Id is over 128 characters or has characters outside [A-Za-z0-9._:-], then it is not recorded at all and the request still gets its own id', async () => {
+    const hostile = ['a'.repeat(500), 'b'.repeat(129), '<script>alert(1)</script>', 'id with spaces', 'quoted"id"', "x-id'--", 'semi;colon', 'comma,id'];
+    for (const value of hostile) {
+      const login = await tryLogin(auth.url, USER, { 'x-request-id': value });
+      expect(login.res.status).toBe(200);
+      const answered = login.res.headers.get('x-request-id');
+      expect(answered).toMatch(UUID);
+      const entry = audits().find((e) => e['requestId'] === answered);
+      expect(entry).toMatchObject({ event: 'login.succeeded', userId: USER.id });
+      expect(entry).not.toHaveProperty('clientRequestId');
+    }
+    const text = auth.logs.text();
+    expect(text).not.toContain('a'.repeat(500));
+    expect(text).not.toContain('b'.repeat(129));
+    expect(text).not.toContain('<script>');
+    expect(text).not.toContain('id with spaces');
+    expect(text).not.toContain('quoted');
+    expect(text).not.toContain('semi;colon');
+    // The longest id that is allowed is kept whole.
+    const longest = `${'c'.repeat(120)}.:_-AZ09`;
+    const kept = await tryLogin(auth.url, USER, { 'x-request-id': longest });
+    expect(audits().find((e) => e['requestId'] === kept.res.headers.get('x-request-id'))).toMatchObject({ clientRequestId: longest });
   });
 });

@@ -3,13 +3,14 @@
  * unknown emails, reset by a success, keyed by the client IP as TRUST_PROXY defines it, failing closed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SpawnedRedis, spawnRedis } from '@ncc/testing';
+import { sessionIdOf, type SpawnedRedis, spawnRedis } from '@ncc/testing';
 import { createUsers, startAuth, type StartedService } from '../support/services.js';
-import { errorCode, tryLogin } from './support.js';
+import { errorCode, from, tryLogin } from './support.js';
 
 const ALICE = { id: 501, email: 'alice.rl@example.com', password: 'alice-password-1' };
 const BOB = { id: 502, email: 'bob.rl@example.com', password: 'bob-password-1' };
 const CAROL = { id: 503, email: 'carol.rl@example.com', password: 'carol-password-1' };
+const DAVE = { id: 504, email: 'dave.rl@example.com', password: 'dave-password-1' };
 
 let redis: SpawnedRedis;
 let a: StartedService;
@@ -17,7 +18,6 @@ let b: StartedService;
 const extra: StartedService[] = [];
 
 const LIMITS = { LOGIN_MAX_FAILS_PER_EMAIL_IP: '3', LOGIN_MAX_FAILS_PER_IP_DAY: '6', TRUST_PROXY: '1' };
-const from = (ip: string): Record<string, string> => ({ 'x-forwarded-for': ip });
 const withoutRequestId = (body: unknown): unknown => {
   const copy = structuredClone(body) as { error?: { requestId?: string } };
   delete copy.error?.requestId;
@@ -26,7 +26,7 @@ const withoutRequestId = (body: unknown): unknown => {
 
 beforeAll(async () => {
   redis = await spawnRedis();
-  await createUsers(redis.url, [ALICE, BOB, CAROL]);
+  await createUsers(redis.url, [ALICE, BOB, CAROL, DAVE]);
   // Two auth instances on one Redis: the counters must be shared.
   [a, b] = await Promise.all([startAuth(redis.url, LIMITS), startAuth(redis.url, LIMITS)]);
 });
@@ -142,8 +142,13 @@ describe('login rate limits', () => {
     }
     expect(await redis.client.dbsize()).toBe(before);
     // The same client can still read and write sessions: it is the limiter that failed, and the login closed.
-    const visits = await fetch(`${svc.url}/visits`);
+    const { cookie } = await tryLogin(a.url, DAVE, from('203.0.113.97'));
+    expect((await fetch(`${svc.url}/me`, { headers: { cookie: cookie! } })).status).toBe(200);
+    const visits = await fetch(`${svc.url}/visits`, { headers: { cookie: cookie! } });
     expect(visits.status).toBe(200);
+    expect(await redis.client.exists(`ncc:visits:${sessionIdOf(cookie!)}`)).toBe(1);
+    // Only a new anonymous session needs the limiter, so that fails closed too.
+    expect((await fetch(`${svc.url}/visits`)).status).toBe(503);
   });
 
   it('when Redis is down, then a login answers 503 within 1 s (no in-memory fallback)', async () => {

@@ -41,3 +41,13 @@ export function checkinBody(userId: number): { userId: number; locationId: numbe
 export function errorCode(body: unknown): string | undefined {
   return (body as { error?: { code?: string } } | undefined)?.error?.code;
 }
+
+/** Headers that make a request come from `ip`, for a service trusting one proxy hop (TRUST_PROXY=1). */
+export const from = (ip: string): Record<string, string> => ({ 'x-forwarded-for': ip });
+
+/** How many responses had each status: `{ 200: 60, 429: 1940 }`. */
+export function tally(statuses: number[]): Record<number, number> {
+  const counts: Record<number, number> = {};
+  for (const s of statuses) counts[s] = (counts[s] ?? 0) + 1;
+  return counts;
+}

@@ -41,7 +41,7 @@ async function startInProcess(
     logs.logger,
   );
   await waitForRedis(redis, 10_000);
-  const server: RunningServer = await startServer(build(logs, redis), 0);
+  const server: RunningServer = await startServer(build(logs, redis), 0, '127.0.0.1', redisConfig);
   return {
     url: server.url,
     port: server.port,

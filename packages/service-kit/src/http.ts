@@ -2,18 +2,32 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type Express, type RequestHandler, type Router } from 'express';
+import { DEFAULT_HTTP_TIMEOUTS } from './config.js';
 import { requestContext } from './context.js';
 import { UnsupportedMediaTypeError } from './errors.js';
 import { redisAnswers, type RedisClient } from './redis.js';
 
-const VALID_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/**
+ * What a client may put in X-Request-Id to be recorded as `clientRequestId`: at most 128 characters of
+ * `[A-Za-z0-9._:-]`. A header that does not match is dropped whole, not stripped to what would match:
+ * a stripped value is something the client never sent (`<script>` would become `script`) and would
+ * correlate with the wrong request just as easily. Nothing from it reaches a log line then.
+ */
+const VALID_CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** Reuse a well-formed incoming x-request-id or make one; echo it back; expose it to the logger. */
+/**
+ * Every request gets an id of ours (a random UUID): it is `requestId` in every log and audit entry
+ * written while the request runs, in error bodies and in the `X-Request-Id` response header. A client
+ * cannot choose it — a chosen id could collide with another request's and muddle or forge the audit
+ * trail. A well-formed incoming X-Request-Id is kept as `clientRequestId` (logged next to ours, for
+ * correlating with the caller's logs) and is not echoed back.
+ */
 export const requestId: RequestHandler = (req, res, next) => {
+  const id = randomUUID();
   const incoming = req.headers['x-request-id'];
-  const id = typeof incoming === 'string' && VALID_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+  const clientRequestId = typeof incoming === 'string' && VALID_CLIENT_REQUEST_ID.test(incoming) ? incoming : undefined;
   res.setHeader('X-Request-Id', id);
-  requestContext.run({ requestId: id }, next);
+  requestContext.run(clientRequestId === undefined ? { requestId: id } : { requestId: id, clientRequestId }, next);
 };
 
 export const DEFAULT_BODY_LIMIT = '10kb';
@@ -62,12 +76,34 @@ export interface RunningServer {
   close(timeoutMs?: number): Promise<void>;
 }
 
-export async function startServer(app: Express, port: number, host = '127.0.0.1'): Promise<RunningServer> {
-  const server = http.createServer(app);
+/** The server's time limits (HTTP_*_TIMEOUT_MS in the base config); a service passes its config. */
+export interface HttpTimeoutSettings {
+  HTTP_REQUEST_TIMEOUT_MS?: number | undefined;
+  HTTP_HEADERS_TIMEOUT_MS?: number | undefined;
+  HTTP_KEEP_ALIVE_TIMEOUT_MS?: number | undefined;
+}
+
+/**
+ * How often Node looks for requests past their headers/request timeout. Node checks those timeouts
+ * only on this interval (30 s by default), so a connection could outlive its timeout by up to that:
+ * at most 1 s late here, and a quarter of the timeout for second-scale (test) values.
+ */
+export function connectionsCheckingInterval(headersTimeoutMs: number, requestTimeoutMs: number): number {
+  return Math.max(100, Math.min(1000, Math.floor(Math.min(headersTimeoutMs, requestTimeoutMs) / 4)));
+}
+
+export async function startServer(app: Express, port: number, host = '127.0.0.1', timeouts: HttpTimeoutSettings = {}): Promise<RunningServer> {
+  const requestTimeout = timeouts.HTTP_REQUEST_TIMEOUT_MS ?? DEFAULT_HTTP_TIMEOUTS.requestMs;
+  // Never longer than the request timeout: Node 20 then holds a request to the headers timeout instead
+  // (a trickled body lived to 66 s + the check interval under the old 30 s / 66 s settings).
+  const headersTimeout = Math.min(timeouts.HTTP_HEADERS_TIMEOUT_MS ?? DEFAULT_HTTP_TIMEOUTS.headersMs, requestTimeout);
+  // Passed at creation: the checking interval cannot be changed afterwards. A request (headers + body)
+  // or its headers not complete in time gets Node's own `408 Request Timeout` and the socket is closed.
+  const server = http.createServer({ requestTimeout, headersTimeout, connectionsCheckingInterval: connectionsCheckingInterval(headersTimeout, requestTimeout) }, app);
   // Keep-alive longer than typical proxy idle timeouts, so a proxy never reuses a socket we just closed.
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
-  server.requestTimeout = 30_000;
+  // A socket timer (Node adds a fixed 1 s to the advertised value), not the interval above. Node 18+
+  // counts headersTimeout from a request's first byte, so it no longer has to exceed this.
+  server.keepAliveTimeout = timeouts.HTTP_KEEP_ALIVE_TIMEOUT_MS ?? DEFAULT_HTTP_TIMEOUTS.keepAliveMs;
   let closing = false;
   // server.close() only closes the connections idle at that moment. A keep-alive connection whose
   // request was in flight becomes idle after its response and would hold the shutdown open until

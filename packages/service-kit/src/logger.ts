@@ -1,5 +1,5 @@
 import winston from 'winston';
-import { currentRequestId } from './context.js';
+import { currentClientRequestId, currentRequestId } from './context.js';
 
 export type Logger = winston.Logger;
 
@@ -29,6 +29,8 @@ const redact = winston.format((info) => {
 const withRequestId = winston.format((info) => {
   const requestId = currentRequestId();
   if (requestId && info['requestId'] === undefined) info['requestId'] = requestId;
+  const clientRequestId = currentClientRequestId();
+  if (clientRequestId && info['clientRequestId'] === undefined) info['clientRequestId'] = clientRequestId;
   return info;
 });
 

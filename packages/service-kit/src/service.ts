@@ -24,13 +24,49 @@ export interface ServiceDefinition<S extends z.ZodType<BaseConfig>> {
   onClose?: () => Promise<void>;
 }
 
+/**
+ * Exit code of a process that stopped because of a programmer error: an uncaught exception, an
+ * unhandled promise rejection, or a failed start-up. Not 0, so that a supervisor (compose
+ * `restart: on-failure`, `pnpm start`) starts a fresh process. A graceful stop on SIGTERM/SIGINT exits 0.
+ */
+export const CRASH_EXIT_CODE = 1;
+
+/**
+ * After an uncaught error the process is gone by SHUTDOWN_TIMEOUT_MS + this margin at the latest,
+ * whatever still runs: the drain takes at most SHUTDOWN_TIMEOUT_MS, closing Redis at most 1 s, and
+ * the rest is slack for onClose and the last log lines.
+ */
+export const CRASH_EXIT_MARGIN_MS = 2000;
+
+/** Time the log transports get to write the last lines before process.exit. */
+const FLUSH_MS = 50;
+
 export function createServiceLogger(name: string, config: Pick<BaseConfig, 'NODE_ENV' | 'LOG_LEVEL'>): Logger {
   return createLogger({ service: name, level: config.LOG_LEVEL, json: config.NODE_ENV === 'production' || process.env['LOG_FORMAT'] === 'json' });
 }
 
+/** The stack of an Error, or the thrown value as text; never throws itself (a thrown value may be anything). */
+function describeThrown(value: unknown): string {
+  try {
+    if (value instanceof Error) return value.stack ?? `${value.name}: ${value.message}`;
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
 /**
  * The whole life of a service process: config (exit 1 naming each bad key), logger, Redis (retrying
- * with backoff until REDIS_STARTUP_TIMEOUT_MS), HTTP, and a graceful stop on SIGTERM/SIGINT.
+ * with backoff until REDIS_STARTUP_TIMEOUT_MS), HTTP, and a graceful stop on SIGTERM/SIGINT (exit 0).
+ *
+ * Crash-only on programmer errors: request errors go to the Express error handler (a 500, the process
+ * serves on), but a truly uncaught error — a throw from a timer or event callback, a promise nobody
+ * handles — leaves the process in an undefined state (Node's documentation). It is logged with its
+ * stack and request id, the server stops accepting, requests in flight get up to SHUTDOWN_TIMEOUT_MS
+ * (the same stop as SIGTERM), and the process exits with CRASH_EXIT_CODE for its supervisor to restart
+ * it. A second uncaught error during that drain exits at once; in any case the process is gone after
+ * SHUTDOWN_TIMEOUT_MS + CRASH_EXIT_MARGIN_MS. Before the server listens, an uncaught error exits 1 at once.
+ *
  * This is the only place that reads process.env or installs process handlers.
  */
 export async function runService<S extends z.ZodType<BaseConfig>>(definition: ServiceDefinition<S>): Promise<void> {
@@ -54,15 +90,82 @@ export async function runService<S extends z.ZodType<BaseConfig>>(definition: Se
     process.exit(1);
   }
 
-  process.on('unhandledRejection', (reason) => {
-    logger.error('Unhandled promise rejection.', { requestId: currentRequestId(), error: reason instanceof Error ? reason.stack : String(reason) });
-  });
-  process.on('uncaughtException', (err) => {
-    // A request error must never take the service down; log it with its request and keep serving.
-    logger.error('Uncaught exception.', { requestId: currentRequestId(), error: err.stack ?? String(err) });
-  });
+  let redis: RedisClient | undefined;
+  let running: RunningServer | undefined;
+  let stopping = false;
+  let crashed = false;
 
-  const redis = createRedisClient(config, logger);
+  /** Exit with `code` once the last log lines are written; nothing else is waited for. */
+  const exitNow = (code: number): void => {
+    process.exitCode = code;
+    setTimeout(() => process.exit(code), FLUSH_MS);
+  };
+
+  /** Stop accepting, let requests in flight finish (at most SHUTDOWN_TIMEOUT_MS), close Redis, exit. */
+  const stop = async (announcement: string): Promise<void> => {
+    if (stopping || !running || !redis) return;
+    stopping = true;
+    // Stop accepting before saying so: whoever reads the line may rely on new connections being refused.
+    const closed = running.close(config.SHUTDOWN_TIMEOUT_MS);
+    logger.info(announcement);
+    await closed;
+    let failed = false;
+    try {
+      await definition.onClose?.();
+    } catch (err) {
+      failed = true;
+      logger.error('Clean-up on shutdown failed.', { error: describeThrown(err) });
+    }
+    await closeRedis(redis);
+    // Read only now: an uncaught error during a SIGTERM drain still makes the exit a crash.
+    const code = crashed || failed ? CRASH_EXIT_CODE : 0;
+    logger.info(code === 0 ? 'Shutdown complete.' : `Shutdown complete; exiting with code ${code}.`);
+    process.exitCode = code;
+    // Give the logger's transports a tick to flush.
+    setTimeout(() => process.exit(code), 20).unref();
+  };
+
+  // Installed before anything can fail asynchronously (the Redis wait, createApp), so that start-up
+  // errors exit non-zero too. A rejected top-level await in the service's main module arrives here as
+  // an uncaught exception whose origin is 'unhandledRejection'.
+  const onUncaught = (message: 'Uncaught exception.' | 'Unhandled promise rejection.', thrown: unknown): void => {
+    try {
+      logger.error(message, { requestId: currentRequestId(), error: describeThrown(thrown) });
+    } catch {
+      process.stderr.write(`${definition.name}: ${message} ${describeThrown(thrown)}\n`);
+    }
+    if (crashed) {
+      // The drain itself is failing: waiting for it could hang; a fresh process is the way out.
+      logger.error(`Another uncaught error while shutting down after one; exiting now with code ${CRASH_EXIT_CODE}.`);
+      exitNow(CRASH_EXIT_CODE);
+      return;
+    }
+    crashed = true;
+    process.exitCode = CRASH_EXIT_CODE;
+    if (!running) {
+      logger.error(`Uncaught error during start-up; exiting with code ${CRASH_EXIT_CODE}.`);
+      redis?.disconnect();
+      exitNow(CRASH_EXIT_CODE);
+      return;
+    }
+    const deadline = config.SHUTDOWN_TIMEOUT_MS + CRASH_EXIT_MARGIN_MS;
+    // Unref'd: it must not keep an otherwise finished process alive (process.exitCode is set already).
+    setTimeout(() => {
+      logger.error(`Shutdown after the uncaught error did not finish within ${deadline} ms (SHUTDOWN_TIMEOUT_MS + ${CRASH_EXIT_MARGIN_MS} ms); exiting now with code ${CRASH_EXIT_CODE}.`);
+      exitNow(CRASH_EXIT_CODE);
+    }, deadline).unref();
+    if (stopping) {
+      logger.error(`Uncaught error during the graceful shutdown; it goes on, then the process exits with code ${CRASH_EXIT_CODE}.`);
+      return;
+    }
+    void stop(
+      `Shutting down after an uncaught error: no new connections; requests in flight get up to ${config.SHUTDOWN_TIMEOUT_MS} ms (SHUTDOWN_TIMEOUT_MS); then exit with code ${CRASH_EXIT_CODE} for a restart.`,
+    );
+  };
+  process.on('unhandledRejection', (reason) => onUncaught('Unhandled promise rejection.', reason));
+  process.on('uncaughtException', (err, origin) => onUncaught(origin === 'unhandledRejection' ? 'Unhandled promise rejection.' : 'Uncaught exception.', err));
+
+  redis = createRedisClient(config, logger);
   const started = Date.now();
   try {
     await waitForRedis(redis, config.REDIS_STARTUP_TIMEOUT_MS);
@@ -73,32 +176,30 @@ export async function runService<S extends z.ZodType<BaseConfig>>(definition: Se
   }
   if (Date.now() - started > 1000) logger.info('Redis is reachable now.');
 
-  const app = await definition.createApp({ config, logger, redis });
-  let running: RunningServer;
+  let app: Express;
   try {
-    running = await startServer(app, definition.port(config), config.HOST);
+    app = await definition.createApp({ config, logger, redis });
+  } catch (err) {
+    logger.error('Start-up failed.', { error: describeThrown(err) });
+    redis.disconnect();
+    exitNow(CRASH_EXIT_CODE);
+    return;
+  }
+  try {
+    running = await startServer(app, definition.port(config), config.HOST, config);
   } catch (err) {
     logger.error(`Could not listen on port ${definition.port(config)}: ${err instanceof Error ? err.message : String(err)}`);
     redis.disconnect();
     process.exit(1);
   }
+  if (crashed) {
+    // An uncaught error while the server was starting: it already decided to exit.
+    running.server.close();
+    return;
+  }
 
-  let stopping = false;
-  const stop = async (signal: string): Promise<void> => {
-    if (stopping) return;
-    stopping = true;
-    // Stop accepting before saying so: whoever reads the line may rely on new connections being refused.
-    const closed = running.close(config.SHUTDOWN_TIMEOUT_MS);
-    logger.info(`${signal} received, shutting down gracefully.`);
-    await closed;
-    await definition.onClose?.();
-    await closeRedis(redis);
-    logger.info('Shutdown complete.');
-    // Give the logger's transports a tick to flush.
-    setTimeout(() => process.exit(0), 20).unref();
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM received, shutting down gracefully.'));
+  process.on('SIGINT', () => void stop('SIGINT received, shutting down gracefully.'));
   // Announced only once the signal handlers are in place: a supervisor (or test) that signals as soon
   // as it reads this line gets a graceful stop, not Node's default kill.
   logger.info(definition.listeningMessage(running.port));

@@ -5,8 +5,12 @@ import { env } from '@ncc/service-kit';
 export const SESSION_PREFIX = 'ncc:session:';
 export const COOKIE_NAME = 'checkinapp';
 export const DEFAULT_TTL_S = 86_400;
+export const DEFAULT_ANONYMOUS_TTL_S = 1_800;
 
-/** Only for development: a production start without SESSION_SECRET is refused (see checkSessionConfig). */
+/**
+ * The one public development secret in the repository. Used only when SESSION_SECRET is unset outside
+ * production; a production start without SESSION_SECRET, or with this one, is refused (sessionSettings).
+ */
 export const DEVELOPMENT_SECRET = 'ncc-development-secret-not-for-production';
 
 /**
@@ -17,6 +21,8 @@ export const sessionEnvShape = {
   /** Comma separated; the first signs new cookies, the rest still verify old ones (rotation). */
   SESSION_SECRET: env.list().optional(),
   SESSION_TTL_S: env.int(DEFAULT_TTL_S, 1, 365 * 86_400),
+  /** Idle lifetime of an anonymous session (GET /visits without a login); at most SESSION_TTL_S. */
+  SESSION_ANONYMOUS_TTL_S: env.int(DEFAULT_ANONYMOUS_TTL_S, 1, 365 * 86_400),
   /** Absolute lifetime from login, enforced on the server whatever the activity. */
   SESSION_ABSOLUTE_TIMEOUT_S: env.int(7 * 86_400, 1, 365 * 86_400),
   /** Live sessions per user; a login past it ends the user's least recently active session. */
@@ -38,7 +44,10 @@ export interface SessionSettings {
   prefix: string;
   cookieName: string;
   secrets: string[];
+  /** Idle lifetime of a logged-in session. */
   ttlSeconds: number;
+  /** Idle lifetime of an anonymous one (never longer than ttlSeconds). */
+  anonymousTtlSeconds: number;
   absoluteTimeoutSeconds: number;
   maxSessionsPerUser: number;
   touchIntervalSeconds: number;
@@ -53,7 +62,8 @@ export function sessionSettings(config: SessionEnv): SessionSettings {
   if (production) {
     if (secrets.length === 0) problems.push('SESSION_SECRET is required when NODE_ENV=production');
     secrets.forEach((s, i) => {
-      if (s.length < 32) problems.push(`SESSION_SECRET entry ${i + 1} is shorter than 32 characters`);
+      if (s === DEVELOPMENT_SECRET) problems.push(`SESSION_SECRET entry ${i + 1} is the public development secret`);
+      else if (s.length < 32) problems.push(`SESSION_SECRET entry ${i + 1} is shorter than 32 characters`);
     });
   }
   const secure = config.COOKIE_SECURE ?? production;
@@ -64,6 +74,7 @@ export function sessionSettings(config: SessionEnv): SessionSettings {
     cookieName: config.COOKIE_HOST_PREFIX ? `__Host-${COOKIE_NAME}` : COOKIE_NAME,
     secrets: secrets.length > 0 ? secrets : [DEVELOPMENT_SECRET],
     ttlSeconds: config.SESSION_TTL_S,
+    anonymousTtlSeconds: Math.min(config.SESSION_ANONYMOUS_TTL_S, config.SESSION_TTL_S),
     absoluteTimeoutSeconds: config.SESSION_ABSOLUTE_TIMEOUT_S,
     maxSessionsPerUser: config.MAX_SESSIONS_PER_USER,
     touchIntervalSeconds: config.SESSION_TOUCH_INTERVAL_S,
@@ -91,6 +102,11 @@ export function cookieOptions(settings: SessionSettings) {
     path: '/',
     secure: settings.secure,
   };
+}
+
+/** The idle TTL a session's key gets on every write and refresh: a day logged in, half an hour anonymous. */
+export function idleTtlSeconds(settings: Pick<SessionSettings, 'ttlSeconds' | 'anonymousTtlSeconds'>, session: { userId?: unknown } | null | undefined): number {
+  return typeof session?.userId === 'number' ? settings.ttlSeconds : settings.anonymousTtlSeconds;
 }
 
 export function sessionKey(settings: Pick<SessionSettings, 'prefix'>, sid: string): string {

@@ -1,7 +1,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import session from 'express-session';
 import { type Logger, type RedisClient, UnauthenticatedError } from '@ncc/service-kit';
-import { cookieOptions, type SessionSettings } from './contract.js';
+import { cookieOptions, idleTtlSeconds, type SessionSettings } from './contract.js';
 import { createSerializer } from './data.js';
 import { NccRedisStore } from './store.js';
 import { UserSessionIndex } from './user-sessions.js';
@@ -18,7 +18,7 @@ export function createSessionStore({ settings, redis, logger }: SessionDeps): Nc
   return new NccRedisStore({
     client: redis,
     prefix: settings.prefix,
-    ttlSeconds: settings.ttlSeconds,
+    ttlSeconds: (sess) => idleTtlSeconds(settings, sess),
     serializer,
     touchIntervalSeconds: settings.touchIntervalSeconds,
     logger,
@@ -38,6 +38,12 @@ export function createSessionStore({ settings, redis, logger }: SessionDeps): Nc
  * ends without req.session — which is also what a failed store read leaves behind. A Redis timeout
  * then queued a DEL that logged the user out once Redis answered again (and held the 503 back for a
  * second timeout). Logout calls req.session.destroy() explicitly, so nothing relies on 'destroy'.
+ *
+ * The cookie is a session cookie (no Expires/Max-Age; stored as `"originalMaxAge":null,"expires":null`,
+ * as in the seed): the browser keeps it while it runs, and the server alone decides how long the
+ * session lives — the key's idle TTL, refreshed by activity on either service, and the absolute
+ * timeout from login. A persistent cookie would fix its expiry at login (rolling: false) and end an
+ * active browser's session a day after login whatever the Redis TTL says (decision 021).
  */
 export function createSessionMiddleware(deps: SessionDeps, store = createSessionStore(deps)): RequestHandler {
   const { settings } = deps;
@@ -49,7 +55,7 @@ export function createSessionMiddleware(deps: SessionDeps, store = createSession
     saveUninitialized: false,
     rolling: false,
     unset: 'keep',
-    cookie: { ...cookieOptions(settings), maxAge: settings.ttlSeconds * 1000 },
+    cookie: cookieOptions(settings),
   });
 }
 

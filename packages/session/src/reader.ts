@@ -43,8 +43,8 @@ export interface SessionReaderDeps {
 /**
  * Read-only session access for services that consume sessions but never create or change them.
  * Reads exactly what express-session wrote (same cookie, signature, key and serializer), in one
- * round trip, and never writes the value back — only refreshes the idle TTL, at most once per
- * interval, sent with the read but not waited for.
+ * round trip, and never writes the value back — only refreshes a logged-in session's idle TTL, at
+ * most once per interval, sent after the read but not waited for.
  */
 export class SessionReader {
   private readonly serializer: SessionSerializer;
@@ -63,34 +63,38 @@ export class SessionReader {
     if (sid === null) return null;
     const key = sessionKey(this.deps.settings, sid);
     let text: string | null;
-    let touched = false;
     try {
-      if (this.throttle.due(sid)) {
-        touched = true;
-        const reading = this.deps.redis.get(key);
-        // Sent right behind the GET, but not awaited: a refresh that fails or is held (writes paused
-        // during a failover) must neither fail nor delay the read. EXPIRE on a missing key is a no-op,
-        // so this cannot resurrect a destroyed session.
-        this.deps.redis.expire(key, this.deps.settings.ttlSeconds).catch((err: unknown) => {
-          this.throttle.forget(sid);
-          this.deps.logger.debug('Could not refresh a session TTL.', { error: err instanceof Error ? err.message : String(err) });
-        });
-        text = await reading;
-        if (text === null) this.throttle.forget(sid);
-      } else {
-        text = await this.deps.redis.get(key);
-      }
+      text = await this.deps.redis.get(key);
     } catch (err) {
-      this.throttle.forget(sid);
       if (isRedisUnavailable(err)) throw new ServiceUnavailableError(undefined, err);
       throw err;
     }
     const session = text === null ? null : this.serializer.parse(text);
-    if (touched && typeof session?.userId === 'number') {
-      // "Last seen" for the session list; best effort, off the request's path.
-      this.index.touched(session.userId, sid, this.deps.logger);
+    if (session === null) {
+      this.throttle.forget(sid);
+      return null;
     }
+    // Only a logged-in session is kept alive here (this service accepts nothing else), with its own
+    // idle TTL: an anonymous session must not get a logged-in one's day from a stray checkin.
+    if (typeof session.userId === 'number' && this.throttle.due(sid)) this.refresh(key, sid, session.userId);
     return session;
+  }
+
+  /**
+   * Extend the idle TTL and record "last seen": sent, not awaited, so a refresh that fails or is held
+   * (writes paused during a failover) neither fails nor delays the read. EXPIRE on a missing key is a
+   * no-op, so this cannot resurrect a session destroyed in between.
+   */
+  private refresh(key: string, sid: string, userId: number): void {
+    this.deps.redis.expire(key, this.deps.settings.ttlSeconds).then(
+      (extended) => {
+        if (extended === 1) this.index.touched(userId, sid, this.deps.logger);
+      },
+      (err: unknown) => {
+        this.throttle.forget(sid);
+        this.deps.logger.debug('Could not refresh a session TTL.', { error: err instanceof Error ? err.message : String(err) });
+      },
+    );
   }
 
   async readUser(req: IncomingMessage): Promise<SessionUser | null> {

@@ -36,7 +36,8 @@ export class TouchThrottle {
 export interface NccStoreOptions {
   client: RedisClient;
   prefix: string;
-  ttlSeconds: number;
+  /** The key's idle TTL for a session (connect-redis calls it on every write and touch). */
+  ttlSeconds: (sess: SessionData) => number;
   serializer: SessionSerializer;
   touchIntervalSeconds: number;
   logger: Logger;

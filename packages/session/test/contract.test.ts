@@ -14,7 +14,7 @@ function settingsWith(secrets: string[]): SessionSettings {
     SESSION_SECRET: secrets,
     SESSION_TTL_S: 86_400,
     SESSION_ABSOLUTE_TIMEOUT_S: 7 * 86_400,
-    MAX_SESSIONS_PER_USER: 50,
+    MAX_SESSIONS_PER_USER: 50, SESSION_ANONYMOUS_TTL_S: 1800,
     SESSION_TOUCH_INTERVAL_S: 60,
     COOKIE_HOST_PREFIX: false,
     TRUST_PROXY: 0,
@@ -93,14 +93,14 @@ describe('session contract', () => {
     expect(ttl).toBeLessThanOrEqual(86_400);
   });
 
-  it('when a session is saved, then the cookie is checkinapp, HttpOnly, SameSite=Lax, Path=/ and not Secure in development', async () => {
+  it('when a session is saved, then the cookie is checkinapp, HttpOnly, SameSite=Lax, Path=/, a session cookie (no Expires, no Max-Age) and not Secure in development', async () => {
     const { res } = await login(server.url);
     const header = res.headers.getSetCookie().find((c) => c.startsWith('checkinapp='));
     expect(header).toBeDefined();
     expect(header).toMatch(/; Path=\//);
     expect(header).toMatch(/; HttpOnly/);
     expect(header).toMatch(/; SameSite=Lax/);
-    expect(header).toMatch(/; Expires=/);
+    expect(header).not.toMatch(/Expires=|Max-Age=/i);
     expect(header).not.toMatch(/; Secure/);
   });
 
@@ -169,12 +169,12 @@ describe('session contract', () => {
 describe('session settings', () => {
   it('when NODE_ENV=production and no SESSION_SECRET, then start-up is refused naming SESSION_SECRET', () => {
     expect(() =>
-      sessionSettings({ NODE_ENV: 'production', SESSION_TTL_S: 1, SESSION_ABSOLUTE_TIMEOUT_S: 1, MAX_SESSIONS_PER_USER: 50, SESSION_TOUCH_INTERVAL_S: 0, COOKIE_HOST_PREFIX: false, TRUST_PROXY: 0 }),
+      sessionSettings({ NODE_ENV: 'production', SESSION_TTL_S: 1, SESSION_ABSOLUTE_TIMEOUT_S: 1, MAX_SESSIONS_PER_USER: 50, SESSION_ANONYMOUS_TTL_S: 1800, SESSION_TOUCH_INTERVAL_S: 0, COOKIE_HOST_PREFIX: false, TRUST_PROXY: 0 }),
     ).toThrow(/SESSION_SECRET is required/);
   });
 
   it('when NODE_ENV=production and a secret is short, then start-up is refused; long secrets give Secure cookies', () => {
-    const base = { NODE_ENV: 'production', SESSION_TTL_S: 1, SESSION_ABSOLUTE_TIMEOUT_S: 1, MAX_SESSIONS_PER_USER: 50, SESSION_TOUCH_INTERVAL_S: 0, COOKIE_HOST_PREFIX: false, TRUST_PROXY: 0 };
+    const base = { NODE_ENV: 'production', SESSION_TTL_S: 1, SESSION_ABSOLUTE_TIMEOUT_S: 1, MAX_SESSIONS_PER_USER: 50, SESSION_ANONYMOUS_TTL_S: 1800, SESSION_TOUCH_INTERVAL_S: 0, COOKIE_HOST_PREFIX: false, TRUST_PROXY: 0 };
     expect(() => sessionSettings({ ...base, SESSION_SECRET: [NEW_SECRET, 'short'] })).toThrow(/entry 2 is shorter than 32/);
     expect(sessionSettings({ ...base, SESSION_SECRET: [NEW_SECRET] })).toMatchObject({ secure: true, cookieName: 'checkinapp', prefix: 'ncc:session:' });
   });

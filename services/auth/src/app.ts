@@ -8,6 +8,7 @@ import { VisitsRepository } from './data-access/visits-repository.js';
 import { AuditLog } from './domain/audit.js';
 import { LoginService } from './domain/login.js';
 import { LoginLimiter } from './domain/login-limiter.js';
+import { VisitLimiter } from './domain/visit-limiter.js';
 import { BcryptHasher, type PasswordHasher } from './domain/passwords.js';
 import { authRoutes } from './entry-points/routes.js';
 import { sessionRoutes } from './entry-points/session-routes.js';
@@ -31,6 +32,10 @@ export function createAuthApp({ config, logger, redis, hasher }: AuthAppOptions)
     maxFailsPerIp: config.LOGIN_MAX_FAILS_PER_IP_DAY,
     ipWindowSeconds: config.LOGIN_FAILS_IP_WINDOW_S,
   });
+  const visitLimiter = new VisitLimiter(redis, {
+    maxPerIp: config.VISITS_MAX_NEW_SESSIONS_PER_IP,
+    windowSeconds: config.VISITS_NEW_SESSIONS_WINDOW_S,
+  });
 
   const app = createBaseApp({ trustProxy: config.TRUST_PROXY });
   app.use(requestId);
@@ -53,6 +58,7 @@ export function createAuthApp({ config, logger, redis, hasher }: AuthAppOptions)
       settings,
       logger,
       limiter,
+      visitLimiter,
       audit,
       sessions,
     }),

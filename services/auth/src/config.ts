@@ -15,6 +15,9 @@ export const authEnvSchema = baseEnvSchema.extend({
   /** …and failures per client IP (any email) per window. */
   LOGIN_MAX_FAILS_PER_IP_DAY: env.int(100, 1, 1_000_000),
   LOGIN_FAILS_IP_WINDOW_S: env.int(86_400, 1, 30 * 86_400),
+  /** Anonymous sessions (GET /visits without a cookie) one client IP may create per window (decision 010). */
+  VISITS_MAX_NEW_SESSIONS_PER_IP: env.int(60, 1, 1_000_000),
+  VISITS_NEW_SESSIONS_WINDOW_S: env.int(600, 1, 86_400),
   /** Salt for the session-id hash in audit entries; unset = random per process. */
   AUDIT_HASH_SALT: z.string().min(16).optional(),
 });

@@ -1,4 +1,4 @@
-import { runService, ServiceUnavailableError } from '@ncc/service-kit';
+import { checkListenAddress, runService, ServiceUnavailableError } from '@ncc/service-kit';
 import { checkSessionConfig } from '@ncc/session';
 import { createAuthApp } from './app.js';
 import { authEnvSchema } from './config.js';
@@ -13,6 +13,7 @@ await runService({
   port: (config) => config.AUTH_PORT,
   checkConfig: (config, logger) => {
     checkSessionConfig(config, logger);
+    checkListenAddress(config, logger);
   },
   createApp: (parts) => {
     hasher = new BcryptHasher(parts.config.BCRYPT_ROUNDS, {

@@ -9,7 +9,13 @@ import { checkinRoutes } from './entry-points/routes.js';
 
 export function createCheckinApp({ config, logger, redis }: ServiceParts<CheckinConfig>): Express {
   const settings = sessionSettings(config);
-  const stream = new CheckinStream(redis, { duplicateWindowSeconds: config.CHECKIN_DUPLICATE_WINDOW_S, maxLen: config.CHECKIN_STREAM_MAXLEN });
+  const stream = new CheckinStream(redis, {
+    duplicateWindowSeconds: config.CHECKIN_DUPLICATE_WINDOW_S,
+    maxRecentPerUser: config.CHECKIN_DUPLICATE_MAX_PER_USER,
+    ratePerUser: config.CHECKIN_RATE_LIMIT_PER_USER,
+    rateWindowSeconds: config.CHECKIN_RATE_LIMIT_WINDOW_S,
+    maxLen: config.CHECKIN_STREAM_MAXLEN,
+  });
 
   const app = createBaseApp({ trustProxy: config.TRUST_PROXY });
   app.use(requestId);

@@ -1,4 +1,4 @@
-import { runService } from '@ncc/service-kit';
+import { checkListenAddress, runService } from '@ncc/service-kit';
 import { checkSessionConfig } from '@ncc/session';
 import { createCheckinApp } from './app.js';
 import { checkinEnvSchema } from './config.js';
@@ -12,6 +12,7 @@ await runService({
   port: (config) => config.CHECKIN_PORT,
   checkConfig: (config, logger) => {
     checkSessionConfig(config, logger);
+    checkListenAddress(config, logger);
     if (config.CHECKIN_AUTH === 'off') {
       if (config.NODE_ENV === 'production') {
         throw new Error('CHECKIN_AUTH=off (or --no-auth) is refused when NODE_ENV=production: anyone could check in as anyone.');

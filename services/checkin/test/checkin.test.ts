@@ -104,12 +104,15 @@ describe('accepted checkin', () => {
     const key = sessionKey(cookie);
     const valueBefore = await redis.client.get(key);
     const dbBefore = await redis.client.dbsize();
+    const recent = '{ncc:checkins}:recent:77';
+    const [existed, rememberedBefore] = [await redis.client.exists(recent), await redis.client.zcard(recent)];
     for (let i = 0; i < 3; i++) {
       expect((await checkin(checkinSvc.url, { userId: 77, locationId: location(), starRating: 3 }, cookie)).status).toBe(202);
     }
     expect(await redis.client.get(key)).toBe(valueBefore);
-    // Three checkins add three duplicate markers and no other key (no new session, no re-save).
-    expect(await redis.client.dbsize()).toBe(dbBefore + 3);
+    // Three checkins go into the user's one recent-checkins set, and no other key is written (no new session, no re-save).
+    expect(await redis.client.zcard(recent)).toBe(rememberedBefore + 3);
+    expect(await redis.client.dbsize()).toBe(dbBefore + (existed ? 0 : 1));
     const ttl = await redis.client.ttl(key);
     expect(ttl).toBeGreaterThan(86_390);
     expect(ttl).toBeLessThanOrEqual(86_400);
@@ -373,12 +376,16 @@ describe('422: duplicates', () => {
     expect(entry![0]).toBe(id);
   });
 
-  it('when a checkin is accepted, then its duplicate marker expires with the duplicate window (default one day)', async () => {
+  it('when a checkin is accepted, then it is remembered in the user\'s one recent-checkins set, which expires with the duplicate window (default one day)', async () => {
     const loc = location();
     expect((await checkin(checkinSvc.url, { userId: 77, locationId: loc, starRating: 4 }, demoCookie)).status).toBe(202);
-    const ttl = await redis.client.ttl(`{ncc:checkins}:dedupe:77:${loc}:4`);
+    const key = '{ncc:checkins}:recent:77';
+    const score = await redis.client.zscore(key, `${loc}:4`);
+    expect(Math.abs(Number(score) - Date.now())).toBeLessThan(5_000);
+    const ttl = await redis.client.ttl(key);
     expect(ttl).toBeGreaterThan(86_390);
     expect(ttl).toBeLessThanOrEqual(86_400);
+    expect(await redis.client.keys('{ncc:checkins}:dedupe:*')).toEqual([]);
   });
 });
 

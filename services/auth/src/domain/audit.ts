@@ -1,5 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { currentRequestId, type Logger } from '@ncc/service-kit';
+import { currentClientRequestId, currentRequestId, type Logger } from '@ncc/service-kit';
 
 export type AuditEvent = 'login.succeeded' | 'login.failed' | 'login.rate_limited' | 'logout' | 'logout_all' | 'session.revoked' | 'session.evicted';
 
@@ -14,7 +14,8 @@ export interface AuditFields {
 
 /**
  * Security events, one log entry each, with a stable shape for a SIEM: `audit: true`, `event`,
- * `requestId`, `userId` or `email`, `ip`, `sessionHash`. The session id is a bearer credential, so
+ * `requestId` (ours, never the client's), `clientRequestId` (the client's X-Request-Id, when it sent a
+ * well-formed one), `userId` or `email`, `ip`, `sessionHash`. The session id is a bearer credential, so
  * only a salted HMAC of it is logged: entries about the same session correlate, but the log cannot be
  * used to hijack it. With AUDIT_HASH_SALT unset the salt is random per process (hashes then only
  * correlate within one instance); set it to correlate across instances.
@@ -35,10 +36,12 @@ export class AuditLog {
 
   /** `message` defaults to `audit <event>`; login and logout keep the lines operators know from the original demo. */
   record(event: AuditEvent, { sid, ...fields }: AuditFields, message = `audit ${event}`): void {
+    const clientRequestId = currentClientRequestId();
     this.logger.info(message, {
       audit: true,
       event,
       requestId: currentRequestId(),
+      ...(clientRequestId !== undefined ? { clientRequestId } : {}),
       ...fields,
       ...(sid !== undefined ? { sessionHash: this.sessionHash(sid) } : {}),
     });

@@ -105,6 +105,6 @@ export class LoginLimiter {
 }
 
 /** Whatever went wrong talking to Redis, the answer is 503: never let a login through uncounted. */
-function failClosed(err: unknown): never {
+export function failClosed(err: unknown): never {
   throw new ServiceUnavailableError(undefined, err);
 }

@@ -5,6 +5,7 @@ import { AppError, jsonBody, type Logger, optionalJsonBody, parseBody, TooManyRe
 import {
   clearSessionCookie,
   destroySession,
+  idleTtlSeconds,
   regenerateSession,
   requireSendableCookie,
   requireUser,
@@ -18,6 +19,7 @@ import type { VisitsRepository } from '../data-access/visits-repository.js';
 import type { AuditLog } from '../domain/audit.js';
 import { type LoginService, publicUser } from '../domain/login.js';
 import type { LoginLimiter } from '../domain/login-limiter.js';
+import type { VisitLimiter } from '../domain/visit-limiter.js';
 import { loginBodySchema } from '../domain/schemas.js';
 
 export class InvalidCredentialsError extends AppError {
@@ -33,6 +35,7 @@ export interface AuthRouteDeps {
   settings: SessionSettings;
   logger: Logger;
   limiter: LoginLimiter;
+  visitLimiter: VisitLimiter;
   audit: AuditLog;
   sessions: UserSessionIndex;
 }
@@ -40,7 +43,7 @@ export interface AuthRouteDeps {
 /** A session that came from the store (as opposed to one express-session just made up). */
 const hasStoredSession = (req: Request): boolean => typeof req.session?.createdAt === 'number';
 
-export function authRoutes({ login, users, visits, settings, logger, limiter, audit, sessions }: AuthRouteDeps): Router {
+export function authRoutes({ login, users, visits, settings, logger, limiter, visitLimiter, audit, sessions }: AuthRouteDeps): Router {
   const router = Router();
 
   // Secure cookies over plain HTTP: refused before anything is read or written (decision 013).
@@ -142,10 +145,13 @@ export function authRoutes({ login, users, visits, settings, logger, limiter, au
   router.get('/visits', sendableCookie, async (req, res) => {
     if (!hasStoredSession(req)) {
       // The one route on which an anonymous visitor gets a session: counting visits is its purpose.
+      // Each one costs two keys for SESSION_ANONYMOUS_TTL_S, so a client may only make so many.
+      const retryAfter = await visitLimiter.reserve(req.ip);
+      if (retryAfter !== null) throw new TooManyRequestsError(retryAfter);
       req.session.createdAt = Date.now();
       await saveSession(req);
     }
-    const count = await visits.increment(req.sessionID, settings.ttlSeconds);
+    const count = await visits.increment(req.sessionID, idleTtlSeconds(settings, req.session));
     res.status(200).json({ visits: count, servedBy: `${hostname()}:${req.socket.localPort ?? 0}` });
   });
 

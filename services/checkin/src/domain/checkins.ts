@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AppError, ForbiddenError, type Logger } from '@ncc/service-kit';
+import { AppError, ForbiddenError, type Logger, TooManyRequestsError } from '@ncc/service-kit';
 import type { SessionUser } from '@ncc/session';
 import type { Checkin, CheckinStream } from '../data-access/checkin-stream.js';
 
@@ -29,9 +29,10 @@ export class CheckinService {
     if (user && checkin.userId !== user.userId) {
       throw new ForbiddenError('You can only check in as yourself.');
     }
-    const id = await this.stream.append(checkin, Date.now());
-    if (id === null) throw new DuplicateCheckinError();
-    this.logger.debug(`Received checkin, added to stream as ${id}.`);
-    return id;
+    const result = await this.stream.append(checkin, Date.now());
+    if (result.outcome === 'duplicate') throw new DuplicateCheckinError();
+    if (result.outcome === 'rate_limited') throw new TooManyRequestsError(result.retryAfterMs / 1000);
+    this.logger.debug(`Received checkin, added to stream as ${result.id}.`);
+    return result.id;
   }
 }
