@@ -9,7 +9,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeRedis, ConfigError, createBaseApp, createRedisClient, loadConfig, type RunningServer, startServer, waitForRedis } from '@ncc/service-kit';
 import { captureLogs, type SpawnedRedis, spawnRedis } from '@ncc/testing';
-import { createAuthApp } from '../../services/auth/src/app.js';
+import { createAuthApp, createPasswordHasher } from '../../services/auth/src/app.js';
 import { authEnvSchema } from '../../services/auth/src/config.js';
 import { type ServiceProcess, spawnService, TEST_SECRET } from '../support/services.js';
 
@@ -39,9 +39,11 @@ beforeAll(async () => {
   const config = loadConfig(authEnvSchema, { SESSION_SECRET: TEST_SECRET, NODE_ENV: 'test', REDIS_URL: redis.url, ...TIMEOUTS });
   const client = createRedisClient(config, logs.logger);
   await waitForRedis(client, 10_000);
-  server = await startServer(createAuthApp({ config, logger: logs.logger, redis: client }), 0, '127.0.0.1', config);
+  const service = createAuthApp({ config, logger: logs.logger, redis: client, hasher: createPasswordHasher(config) });
+  server = await startServer(service.app, 0, '127.0.0.1', config);
   closeApp = async () => {
     await server.close(2000);
+    await service.close();
     await closeRedis(client);
   };
 });

@@ -110,12 +110,16 @@ export const baseEnvSchema = z.object({
   /** How long start-up waits for Redis before giving up with exit code 1; 0 waits forever. */
   REDIS_STARTUP_TIMEOUT_MS: env.int(30_000, 0),
   SHUTDOWN_TIMEOUT_MS: env.int(10_000, 0, 600_000),
+  /** `json` for one JSON object per line (the default when NODE_ENV=production), else readable text. */
+  LOG_FORMAT: z.enum(['json', 'text']).optional(),
   /**
    * Address to listen on. Defaults to every interface (containers need it), except for a service that
    * signs cookies with the public development secret (SESSION_SECRET unset): that one defaults to
    * 127.0.0.1 (see loadConfig), and an explicit non-loopback HOST makes it warn (checkListenAddress).
    */
   HOST: z.string().min(1).default(ALL_INTERFACES),
+  /** Exact number of reverse proxies in front of the service (0 = none). Never "true". */
+  TRUST_PROXY: env.int(0, 0, 10),
   /**
    * The whole request — headers and body — must arrive within this; otherwise 408 and the connection is
    * closed (a client trickling its body is cut here). Counted from the request's first byte.

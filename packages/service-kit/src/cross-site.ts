@@ -1,7 +1,6 @@
 import type { Request, RequestHandler } from 'express';
-import { AppError, ValidationError } from './errors.js';
+import { AppError } from './errors.js';
 import { env } from './config.js';
-import { jsonBody } from './http.js';
 
 /**
  * Settings for the cross-site guard; spread into a service schema next to `sessionEnvShape`.
@@ -13,11 +12,7 @@ export const crossSiteEnvShape = {
   ALLOWED_ORIGINS: env.list().default([]),
 };
 
-export class CrossSiteRequestError extends AppError {
-  constructor() {
-    super(403, 'CROSS_SITE_REQUEST', 'Cross-site requests are not allowed.');
-  }
-}
+const crossSiteRequest = (): AppError => new AppError(403, 'CROSS_SITE_REQUEST', 'Cross-site requests are not allowed.');
 
 /** Everything else (POST, PUT, PATCH, DELETE and any unusual method) counts as state-changing. */
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -68,7 +63,7 @@ export function crossSiteGuard({ allowedOrigins, alsoGuard = [] }: CrossSiteOpti
 
     if (req.method === 'OPTIONS' && origin !== undefined && req.headers['access-control-request-method'] !== undefined) {
       if (!isAllowed) {
-        next(new CrossSiteRequestError());
+        next(crossSiteRequest());
         return;
       }
       res.setHeader('Access-Control-Allow-Methods', 'GET, POST, DELETE');
@@ -84,41 +79,13 @@ export function crossSiteGuard({ allowedOrigins, alsoGuard = [] }: CrossSiteOpti
     }
     const site = req.headers['sec-fetch-site'];
     if (origin !== undefined && !isAllowed && origin !== ownOrigin(req)) {
-      next(new CrossSiteRequestError());
+      next(crossSiteRequest());
       return;
     }
     if (site === 'cross-site' && !isAllowed) {
-      next(new CrossSiteRequestError());
+      next(crossSiteRequest());
       return;
     }
     next();
   };
-}
-
-/**
- * For state-changing routes without a payload (`POST /logout`, `DELETE /sessions/:h`): no body or an
- * empty JSON object `{}` is fine (Postman, fetch); any other body is refused — 415 if not JSON, 400 if
- * JSON but not `{}`, 413 over the limit — so a request the route would silently misread never acts.
- */
-export function optionalJsonBody(): RequestHandler[] {
-  const [requireJson, parse] = jsonBody();
-  const requireEmpty: RequestHandler = (req, _res, next) => {
-    const body: unknown = req.body;
-    const empty = typeof body === 'object' && body !== null && !Array.isArray(body) && Object.keys(body).length === 0;
-    next(empty ? undefined : new ValidationError(['body'], 'This request takes no body.'));
-  };
-  return [
-    (req, res, next) => {
-      const length = req.headers['content-length'];
-      const hasBody = req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
-      if (!hasBody) {
-        next();
-        return;
-      }
-      requireJson!(req, res, (err?: unknown) => {
-        if (err) return next(err);
-        parse!(req, res, (parseErr?: unknown) => (parseErr ? next(parseErr) : requireEmpty(req, res, next)));
-      });
-    },
-  ];
 }

@@ -7,67 +7,55 @@ export interface ErrorBody {
   error: { code: string; message: string; requestId?: string; fields?: string[] };
 }
 
-/** An error the client is meant to see: a stable code, a safe message and an HTTP status. */
+export interface AppErrorOptions {
+  /** For validation errors: the offending fields, sent to the client. */
+  fields?: string[];
+  /** Response headers that belong to the error (Retry-After). */
+  headers?: Record<string, string>;
+  /** What went wrong underneath (ES2022 `Error.cause`): logged for 5xx, never sent. */
+  cause?: unknown;
+}
+
+/**
+ * The one error model: an error the client is meant to see, with an HTTP status, a stable code and a
+ * safe message. Services make their own with `new AppError(…)` (or a small factory next to the domain
+ * that raises it); the ones every service shares are in `httpErrors`. The error handler maps anything
+ * else: Redis unavailable → 503, body-parser errors → 4xx, the rest → a generic 500.
+ */
 export class AppError extends Error {
+  readonly fields: string[] | undefined;
+  readonly headers: Record<string, string> | undefined;
+
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
-    readonly details: { fields?: string[]; headers?: Record<string, string> } = {},
+    options: AppErrorOptions = {},
   ) {
-    super(message);
-    this.name = new.target.name;
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'AppError';
+    this.fields = options.fields;
+    this.headers = options.headers;
   }
 }
 
-export class ValidationError extends AppError {
-  constructor(fields: string[], message = `Invalid request body: ${fields.join(', ')}.`) {
-    super(400, 'VALIDATION_FAILED', message, { fields });
-  }
-}
-export class MalformedJsonError extends AppError {
-  constructor() {
-    super(400, 'MALFORMED_JSON', 'Request body is not valid JSON.');
-  }
-}
-export class UnauthenticatedError extends AppError {
-  constructor() {
-    super(401, 'UNAUTHENTICATED', 'Authentication required.');
-  }
-}
-export class ForbiddenError extends AppError {
-  constructor(message = 'You are not allowed to do this.') {
-    super(403, 'FORBIDDEN', message);
-  }
-}
-export class NotFoundError extends AppError {
-  constructor(message = 'Not found.') {
-    super(404, 'NOT_FOUND', message);
-  }
-}
-export class PayloadTooLargeError extends AppError {
-  constructor() {
-    super(413, 'PAYLOAD_TOO_LARGE', 'Request body is too large.');
-  }
-}
-export class UnsupportedMediaTypeError extends AppError {
-  constructor() {
-    super(415, 'UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json.');
-  }
-}
-export class TooManyRequestsError extends AppError {
-  constructor(retryAfterSeconds: number) {
-    super(429, 'TOO_MANY_REQUESTS', 'Too many attempts. Try again later.', {
-      headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) },
-    });
-  }
-}
-/** Redis (or another dependency) cannot answer right now; the request changed nothing. */
-export class ServiceUnavailableError extends AppError {
-  constructor(message = 'The service is temporarily unavailable. Please retry shortly.', readonly causeError?: unknown) {
-    super(503, 'SERVICE_UNAVAILABLE', message, { headers: { 'Retry-After': '1' } });
-  }
-}
+/** The errors every ncc service answers with; their codes and messages are part of the API. */
+export const httpErrors = {
+  validation: (fields: string[], message = `Invalid request body: ${fields.join(', ')}.`) => new AppError(400, 'VALIDATION_FAILED', message, { fields }),
+  malformedJson: () => new AppError(400, 'MALFORMED_JSON', 'Request body is not valid JSON.'),
+  badRequest: () => new AppError(400, 'BAD_REQUEST', 'The request could not be read.'),
+  unauthenticated: () => new AppError(401, 'UNAUTHENTICATED', 'Authentication required.'),
+  forbidden: (message = 'You are not allowed to do this.') => new AppError(403, 'FORBIDDEN', message),
+  notFound: (message = 'Not found.') => new AppError(404, 'NOT_FOUND', message),
+  payloadTooLarge: () => new AppError(413, 'PAYLOAD_TOO_LARGE', 'Request body is too large.'),
+  unsupportedMediaType: () => new AppError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json.'),
+  tooManyRequests: (retryAfterSeconds: number) =>
+    new AppError(429, 'TOO_MANY_REQUESTS', 'Too many attempts. Try again later.', { headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) } }),
+  /** Redis (or another dependency) cannot answer right now; the request changed nothing. */
+  unavailable: (cause?: unknown, message = 'The service is temporarily unavailable. Please retry shortly.') =>
+    new AppError(503, 'SERVICE_UNAVAILABLE', message, { headers: { 'Retry-After': '1' }, cause }),
+  internal: (cause?: unknown) => new AppError(500, 'INTERNAL', 'Something went wrong.', { cause }),
+};
 
 interface BodyParserError {
   type?: string;
@@ -78,39 +66,39 @@ interface BodyParserError {
 function fromBodyParser(err: BodyParserError): AppError | undefined {
   switch (err.type) {
     case 'entity.parse.failed':
-      return new MalformedJsonError();
+      return httpErrors.malformedJson();
     case 'entity.too.large':
-      return new PayloadTooLargeError();
+      return httpErrors.payloadTooLarge();
     case 'charset.unsupported':
     case 'encoding.unsupported':
-      return new UnsupportedMediaTypeError();
+      return httpErrors.unsupportedMediaType();
     case 'request.aborted':
     case 'request.size.invalid':
     case 'stream.encoding.set':
     case 'stream.not.readable':
     case 'parameters.too.many':
-      return new AppError(400, 'BAD_REQUEST', 'The request could not be read.');
+      return httpErrors.badRequest();
     default:
       // body-parser wraps other read failures (a corrupt gzip/deflate body: a zlib error) as a bare
       // 4xx without a type. Still the client's fault, so a 400 — never a 500 — and never their text.
       // Only real Errors (http-errors instances): a plain object with a status is a programming error → 500.
       return err instanceof Error && typeof err.status === 'number' && err.status >= 400 && err.status < 500
-        ? new AppError(400, 'BAD_REQUEST', 'The request could not be read.')
+        ? httpErrors.badRequest()
         : undefined;
   }
 }
 
 export function sendError(res: Parameters<RequestHandler>[1], err: AppError): void {
-  for (const [name, value] of Object.entries(err.details.headers ?? {})) res.setHeader(name, value);
+  for (const [name, value] of Object.entries(err.headers ?? {})) res.setHeader(name, value);
   const body: ErrorBody = { error: { code: err.code, message: err.message } };
-  if (err.details.fields) body.error.fields = err.details.fields;
+  if (err.fields) body.error.fields = err.fields;
   const requestId = currentRequestId();
   if (requestId) body.error.requestId = requestId;
   res.status(err.status).json(body);
 }
 
 export const notFoundHandler: RequestHandler = (_req, _res, next) => {
-  next(new NotFoundError());
+  next(httpErrors.notFound());
 };
 
 /**
@@ -123,13 +111,13 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       err instanceof AppError
         ? err
         : isRedisUnavailable(err)
-          ? new ServiceUnavailableError(undefined, err)
+          ? httpErrors.unavailable(err)
           : typeof err === 'object' && err !== null
             ? fromBodyParser(err as BodyParserError)
             : undefined;
-    const appError = known ?? new AppError(500, 'INTERNAL', 'Something went wrong.');
+    const appError = known ?? httpErrors.internal(err);
     if (appError.status >= 500) {
-      const cause = appError instanceof ServiceUnavailableError ? (appError.causeError ?? err) : err;
+      const cause = appError.cause ?? err;
       logger.error(appError.status === 503 ? 'Dependency unavailable.' : 'Unhandled error.', {
         method: req.method,
         path: req.path,

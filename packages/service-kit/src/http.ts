@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import express, { type Express, type RequestHandler, type Router } from 'express';
 import { DEFAULT_HTTP_TIMEOUTS } from './config.js';
 import { requestContext } from './context.js';
-import { UnsupportedMediaTypeError } from './errors.js';
+import { httpErrors } from './errors.js';
 import { redisAnswers, type RedisClient } from './redis.js';
 
 /**
@@ -37,12 +37,40 @@ export const DEFAULT_BODY_LIMIT = '10kb';
  * cookie-authenticated routes: a cross-site form cannot send application/json without a preflight),
  * 400 for malformed JSON, 413 over the limit.
  */
-export function jsonBody(limit: string = DEFAULT_BODY_LIMIT): RequestHandler[] {
+export function jsonBody(): RequestHandler[] {
   return [
     (req, _res, next) => {
-      next(req.is('application/json') ? undefined : new UnsupportedMediaTypeError());
+      next(req.is('application/json') ? undefined : httpErrors.unsupportedMediaType());
     },
-    express.json({ limit, strict: true, type: 'application/json' }),
+    express.json({ limit: DEFAULT_BODY_LIMIT, strict: true, type: 'application/json' }),
+  ];
+}
+
+/**
+ * For state-changing routes without a payload (`POST /logout`, `DELETE /sessions/:h`): no body or an
+ * empty JSON object `{}` is fine (Postman, fetch); any other body is refused — 415 if not JSON, 400 if
+ * JSON but not `{}`, 413 over the limit — so a request the route would silently misread never acts.
+ */
+export function optionalJsonBody(): RequestHandler[] {
+  const [requireJson, parse] = jsonBody();
+  const requireEmpty: RequestHandler = (req, _res, next) => {
+    const body: unknown = req.body;
+    const empty = typeof body === 'object' && body !== null && !Array.isArray(body) && Object.keys(body).length === 0;
+    next(empty ? undefined : httpErrors.validation(['body'], 'This request takes no body.'));
+  };
+  return [
+    (req, res, next) => {
+      const length = req.headers['content-length'];
+      const hasBody = req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+      if (!hasBody) {
+        next();
+        return;
+      }
+      requireJson!(req, res, (err?: unknown) => {
+        if (err) return next(err);
+        parse!(req, res, (parseErr?: unknown) => (parseErr ? next(parseErr) : requireEmpty(req, res, next)));
+      });
+    },
   ];
 }
 

@@ -1,9 +1,9 @@
-import type { Express } from 'express';
 import type { z } from 'zod';
 import { type BaseConfig, ConfigError, loadConfig } from './config.js';
 import { currentRequestId } from './context.js';
 import { createLogger, type Logger } from './logger.js';
 import { closeRedis, createRedisClient, type RedisClient, waitForRedis } from './redis.js';
+import type { ServiceApp } from './app.js';
 import { type RunningServer, startServer } from './http.js';
 
 export interface ServiceParts<C> {
@@ -18,10 +18,9 @@ export interface ServiceDefinition<S extends z.ZodType<BaseConfig>> {
   port: (config: z.infer<S>) => number;
   /** Runs after config and before Redis: refuse unsafe settings, warn about demo ones. */
   checkConfig?: (config: z.infer<S>, logger: Logger) => void;
-  createApp: (parts: ServiceParts<z.infer<S>>) => Express | Promise<Express>;
+  /** The service's composition root: builds everything once; `close` runs after the HTTP drain, before Redis closes. */
+  createApp: (parts: ServiceParts<z.infer<S>>) => ServiceApp | Promise<ServiceApp>;
   listeningMessage: (port: number) => string;
-  /** Extra clean-up on shutdown (worker pools and the like), before Redis closes. */
-  onClose?: () => Promise<void>;
 }
 
 /**
@@ -34,15 +33,15 @@ export const CRASH_EXIT_CODE = 1;
 /**
  * After an uncaught error the process is gone by SHUTDOWN_TIMEOUT_MS + this margin at the latest,
  * whatever still runs: the drain takes at most SHUTDOWN_TIMEOUT_MS, closing Redis at most 1 s, and
- * the rest is slack for onClose and the last log lines.
+ * the rest is slack for the app's close() and the last log lines.
  */
 export const CRASH_EXIT_MARGIN_MS = 2000;
 
 /** Time the log transports get to write the last lines before process.exit. */
 const FLUSH_MS = 50;
 
-export function createServiceLogger(name: string, config: Pick<BaseConfig, 'NODE_ENV' | 'LOG_LEVEL'>): Logger {
-  return createLogger({ service: name, level: config.LOG_LEVEL, json: config.NODE_ENV === 'production' || process.env['LOG_FORMAT'] === 'json' });
+export function createServiceLogger(name: string, config: Pick<BaseConfig, 'NODE_ENV' | 'LOG_LEVEL' | 'LOG_FORMAT'>): Logger {
+  return createLogger({ service: name, level: config.LOG_LEVEL, json: (config.LOG_FORMAT ?? (config.NODE_ENV === 'production' ? 'json' : 'text')) === 'json' });
 }
 
 /** The stack of an Error, or the thrown value as text; never throws itself (a thrown value may be anything). */
@@ -92,6 +91,7 @@ export async function runService<S extends z.ZodType<BaseConfig>>(definition: Se
 
   let redis: RedisClient | undefined;
   let running: RunningServer | undefined;
+  let service: ServiceApp | undefined;
   let stopping = false;
   let crashed = false;
 
@@ -111,7 +111,7 @@ export async function runService<S extends z.ZodType<BaseConfig>>(definition: Se
     await closed;
     let failed = false;
     try {
-      await definition.onClose?.();
+      await service?.close();
     } catch (err) {
       failed = true;
       logger.error('Clean-up on shutdown failed.', { error: describeThrown(err) });
@@ -176,9 +176,8 @@ export async function runService<S extends z.ZodType<BaseConfig>>(definition: Se
   }
   if (Date.now() - started > 1000) logger.info('Redis is reachable now.');
 
-  let app: Express;
   try {
-    app = await definition.createApp({ config, logger, redis });
+    service = await definition.createApp({ config, logger, redis });
   } catch (err) {
     logger.error('Start-up failed.', { error: describeThrown(err) });
     redis.disconnect();
@@ -186,7 +185,7 @@ export async function runService<S extends z.ZodType<BaseConfig>>(definition: Se
     return;
   }
   try {
-    running = await startServer(app, definition.port(config), config.HOST, config);
+    running = await startServer(service.app, definition.port(config), config.HOST, config);
   } catch (err) {
     logger.error(`Could not listen on port ${definition.port(config)}: ${err instanceof Error ? err.message : String(err)}`);
     redis.disconnect();

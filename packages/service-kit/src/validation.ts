@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { ValidationError } from './errors.js';
+import { httpErrors } from './errors.js';
 
 /** Parse a request body with a zod schema; a failure is a 400 naming each offending field. */
 export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
@@ -14,5 +14,5 @@ export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infe
 }
 
 function failValidation(fields: string[]): never {
-  throw new ValidationError(fields);
+  throw httpErrors.validation(fields);
 }

@@ -11,6 +11,10 @@ export const DEFAULT_ANONYMOUS_TTL_S = 1_800;
  * The one public development secret in the repository. Used only when SESSION_SECRET is unset outside
  * production; a production start without SESSION_SECRET, or with this one, is refused (sessionSettings).
  */
+/** Per user, a sorted set of their live sessions (decision 012). */
+export const USER_SESSIONS_PREFIX = 'ncc:user-sessions:';
+export const userSessionsKey = (userId: number): string => `${USER_SESSIONS_PREFIX}${userId}`;
+
 export const DEVELOPMENT_SECRET = 'ncc-development-secret-not-for-production';
 
 /**
@@ -33,8 +37,6 @@ export const sessionEnvShape = {
   COOKIE_SECURE: env.bool.optional(),
   /** Use the `__Host-` prefixed cookie name (needs Secure; both services behind one host). */
   COOKIE_HOST_PREFIX: env.bool.default(false),
-  /** Exact number of reverse proxies in front of the service (0 = none). Never "true". */
-  TRUST_PROXY: env.int(0, 0, 10),
 };
 
 const sessionEnvObject = z.object(sessionEnvShape);

@@ -1,28 +1,30 @@
 import { z } from 'zod';
 import type { Logger } from '@ncc/service-kit';
 
+/** What ncc keeps in a session besides express-session's `cookie`: declared once, here. */
+const sessionFieldsSchema = z.object({
+  /** Set at login; absent on an anonymous (visit-counter) session. */
+  userId: z.number().int().positive(),
+  email: z.string(),
+  /** The email again, under the name the original course's receiver checks (`req.session.user`). */
+  user: z.string(),
+  /** Epoch ms when the session was created (login time for a user session). */
+  createdAt: z.number(),
+  /** The login's User-Agent, truncated; shown in the session list. */
+  userAgent: z.string(),
+});
+
+type SessionFields = z.infer<typeof sessionFieldsSchema>;
+
 declare module 'express-session' {
-  interface SessionData {
-    /** Set at login; absent on an anonymous (visit-counter) session. */
-    userId: number;
-    email: string;
-    /** The email again, under the name the original course's receiver checks (`req.session.user`). */
-    user: string;
-    /** Epoch ms when the session was created (login time for a user session). */
-    createdAt: number;
-    /** The login's User-Agent, truncated; shown in the session list. */
-    userAgent: string;
-  }
+  // express-session's own typing of req.session, extended with exactly the fields above.
+  interface SessionData extends SessionFields {}
 }
 
 /** What a stored session must look like; anything else in Redis is treated as no session. */
-export const storedSessionSchema = z
-  .object({
-    cookie: z.object({ originalMaxAge: z.number().nullable().optional() }).loose(),
-    userId: z.number().int().positive().optional(),
-    email: z.string().optional(),
-    createdAt: z.number().optional(),
-  })
+export const storedSessionSchema = sessionFieldsSchema
+  .partial()
+  .extend({ cookie: z.object({ originalMaxAge: z.number().nullable().optional() }).loose() })
   .loose();
 
 export type StoredSession = z.infer<typeof storedSessionSchema>;

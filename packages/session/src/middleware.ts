@@ -1,20 +1,21 @@
-import type { Request, RequestHandler, Response } from 'express';
+import type { RequestHandler } from 'express';
 import session from 'express-session';
-import { type Logger, type RedisClient, UnauthenticatedError } from '@ncc/service-kit';
+import type { Logger, RedisClient } from '@ncc/service-kit';
 import { cookieOptions, idleTtlSeconds, type SessionSettings } from './contract.js';
-import { createSerializer } from './data.js';
+import type { SessionSerializer } from './data.js';
 import { NccRedisStore } from './store.js';
-import { UserSessionIndex } from './user-sessions.js';
+import type { UserSessionIndex } from './user-sessions.js';
 
 export interface SessionDeps {
   settings: SessionSettings;
   redis: RedisClient;
   logger: Logger;
+  /** The service's one serializer and session index (its composition root makes them). */
+  serializer: SessionSerializer;
+  index: UserSessionIndex;
 }
 
-export function createSessionStore({ settings, redis, logger }: SessionDeps): NccRedisStore {
-  const serializer = createSerializer(logger, settings.absoluteTimeoutSeconds);
-  const index = new UserSessionIndex(redis, settings, serializer);
+function createSessionStore({ settings, redis, logger, serializer, index }: SessionDeps): NccRedisStore {
   return new NccRedisStore({
     client: redis,
     prefix: settings.prefix,
@@ -45,10 +46,10 @@ export function createSessionStore({ settings, redis, logger }: SessionDeps): Nc
  * timeout from login. A persistent cookie would fix its expiry at login (rolling: false) and end an
  * active browser's session a day after login whatever the Redis TTL says (decision 021).
  */
-export function createSessionMiddleware(deps: SessionDeps, store = createSessionStore(deps)): RequestHandler {
+export function createSessionMiddleware(deps: SessionDeps): RequestHandler {
   const { settings } = deps;
   return session({
-    store,
+    store: createSessionStore(deps),
     name: settings.cookieName,
     secret: settings.secrets,
     resave: false,
@@ -57,23 +58,4 @@ export function createSessionMiddleware(deps: SessionDeps, store = createSession
     unset: 'keep',
     cookie: cookieOptions(settings),
   });
-}
-
-/** 401 unless the request carries a logged-in session (express-session routes). */
-export const requireUser: RequestHandler = (req, _res, next) => {
-  next(typeof req.session?.userId === 'number' ? undefined : new UnauthenticatedError());
-};
-
-function settle(start: (cb: (err?: unknown) => void) => void): Promise<void> {
-  return new Promise((resolve, reject) => start((err) => (err ? reject(err) : resolve())));
-}
-
-/** express-session's callback methods as promises (errors become rejections, e.g. a 503). */
-export const regenerateSession = (req: Request): Promise<void> => settle((cb) => req.session.regenerate(cb));
-export const saveSession = (req: Request): Promise<void> => settle((cb) => req.session.save(cb));
-export const destroySession = (req: Request): Promise<void> => settle((cb) => req.session.destroy(cb));
-
-/** express-session's destroy sends no Set-Cookie: expire the cookie with the attributes it was set with. */
-export function clearSessionCookie(res: Response, settings: SessionSettings): void {
-  res.clearCookie(settings.cookieName, cookieOptions(settings));
 }

@@ -1,18 +1,12 @@
 import type { IncomingMessage } from 'node:http';
-import type { RequestHandler } from 'express';
 import cookie from 'cookie';
 import signature from 'cookie-signature';
-import { isRedisUnavailable, type Logger, type RedisClient, ServiceUnavailableError, UnauthenticatedError } from '@ncc/service-kit';
+import type { Logger, RedisClient } from '@ncc/service-kit';
 import { type SessionSettings, sessionKey } from './contract.js';
 import { createSerializer, type SessionSerializer, type StoredSession } from './data.js';
 import { TouchThrottle } from './store.js';
+import type { SessionUser } from './request-session.js';
 import { UserSessionIndex } from './user-sessions.js';
-
-export interface SessionUser {
-  userId: number;
-  email: string;
-  createdAt: number | undefined;
-}
 
 /** The session id in a request's cookie if its signature verifies with any configured secret. */
 export function sessionIdFromRequest(req: IncomingMessage, settings: Pick<SessionSettings, 'cookieName' | 'secrets'>): string | null {
@@ -37,7 +31,6 @@ export interface SessionReaderDeps {
   settings: SessionSettings;
   redis: RedisClient;
   logger: Logger;
-  serializer?: SessionSerializer;
 }
 
 /**
@@ -52,23 +45,17 @@ export class SessionReader {
   private readonly index: UserSessionIndex;
 
   constructor(private readonly deps: SessionReaderDeps) {
-    this.serializer = deps.serializer ?? createSerializer(deps.logger, deps.settings.absoluteTimeoutSeconds);
+    this.serializer = createSerializer(deps.logger, deps.settings.absoluteTimeoutSeconds);
     this.throttle = new TouchThrottle(deps.settings.touchIntervalSeconds * 1000);
     this.index = new UserSessionIndex(deps.redis, deps.settings, this.serializer);
   }
 
-  /** null = no valid session; throws ServiceUnavailableError when Redis cannot answer. */
+  /** null = no valid session; rejects with Redis's error when it cannot answer (the error handler makes it a 503). */
   async read(req: IncomingMessage): Promise<StoredSession | null> {
     const sid = sessionIdFromRequest(req, this.deps.settings);
     if (sid === null) return null;
     const key = sessionKey(this.deps.settings, sid);
-    let text: string | null;
-    try {
-      text = await this.deps.redis.get(key);
-    } catch (err) {
-      if (isRedisUnavailable(err)) throw new ServiceUnavailableError(undefined, err);
-      throw err;
-    }
+    const text = await this.deps.redis.get(key);
     const session = text === null ? null : this.serializer.parse(text);
     if (session === null) {
       this.throttle.forget(sid);
@@ -102,29 +89,4 @@ export class SessionReader {
     if (!session || typeof session.userId !== 'number' || typeof session.email !== 'string') return null;
     return { userId: session.userId, email: session.email, createdAt: session.createdAt };
   }
-}
-
-/** The user that requireSessionUser found; only valid on routes behind it. */
-export function sessionUser(res: { locals: Record<string, unknown> }): SessionUser {
-  const user = res.locals['user'] as SessionUser | undefined;
-  if (!user) throw new UnauthenticatedError();
-  return user;
-}
-
-/** 401 (before any body is read) unless the request has a logged-in session; sets res.locals.user. */
-export function requireSessionUser(reader: SessionReader, onReject?: (req: IncomingMessage) => void): RequestHandler {
-  return (req, res, next) => {
-    reader.readUser(req).then(
-      (user) => {
-        if (!user) {
-          onReject?.(req);
-          next(new UnauthenticatedError());
-          return;
-        }
-        res.locals['user'] = user;
-        next();
-      },
-      (err: unknown) => next(err),
-    );
-  };
 }

@@ -1,18 +1,18 @@
 import { RedisStore } from 'connect-redis';
 import type { SessionData } from 'express-session';
-import { isRedisUnavailable, type Logger, type RedisClient, ServiceUnavailableError } from '@ncc/service-kit';
+import type { Logger, RedisClient } from '@ncc/service-kit';
 import type { SessionSerializer } from './data.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- express-session's callback types
 type Callback = (err?: any, data?: any) => void;
 
+/** Sessions whose last refresh one process remembers; the least recently refreshed are forgotten first. */
+const MAX_THROTTLE_ENTRIES = 50_000;
+
 /** Remembers when each session's TTL was last refreshed here, so the refresh happens once per interval. */
 export class TouchThrottle {
   private readonly last = new Map<string, number>();
-  constructor(
-    private readonly intervalMs: number,
-    private readonly maxEntries = 50_000,
-  ) {}
+  constructor(private readonly intervalMs: number) {}
 
   /** True when the caller should refresh now (and records that it did). */
   due(sid: string, now = Date.now()): boolean {
@@ -21,7 +21,7 @@ export class TouchThrottle {
     if (previous !== undefined && now - previous < this.intervalMs) return false;
     this.last.delete(sid);
     this.last.set(sid, now);
-    if (this.last.size > this.maxEntries) {
+    if (this.last.size > MAX_THROTTLE_ENTRIES) {
       const oldest = this.last.keys().next().value;
       if (oldest !== undefined) this.last.delete(oldest);
     }
@@ -46,8 +46,8 @@ export interface NccStoreOptions {
 }
 
 /**
- * connect-redis 8.1 (the last line that accepts ioredis) with four changes:
- *  - Redis being unreachable surfaces as ServiceUnavailableError (503), never as "no session" (401);
+ * connect-redis 8.1 (the last line that accepts ioredis) with three changes (a Redis error reaches
+ * express-session as an error, which the error handler answers with 503 — never "no session"):
  *  - express-session touches (EXPIRE) after every request; here at most once per interval per session;
  *    a failed touch is logged, never fails a response that is already on its way;
  *  - a regenerate whose delete failed leaves no half-made session behind (see regenerate);
@@ -70,18 +70,14 @@ export class NccRedisStore extends RedisStore {
     this.onTouch = options.onTouch;
   }
 
-  override async get(sid: string, cb?: Callback): Promise<unknown> {
-    return super.get(sid, (err, data) => cb?.(unavailable(err), data));
-  }
-
   override async set(sid: string, sess: SessionData, cb?: Callback): Promise<unknown> {
     this.throttle.due(sid);
-    return super.set(sid, sess, (err, data) => cb?.(unavailable(err), data));
+    return super.set(sid, sess, cb);
   }
 
   override async destroy(sid: string, cb?: Callback): Promise<unknown> {
     this.throttle.forget(sid);
-    return super.destroy(sid, (err, data) => cb?.(unavailable(err), data));
+    return super.destroy(sid, cb);
   }
 
   /**
@@ -130,11 +126,6 @@ export class NccRedisStore extends RedisStore {
   override async clear(cb?: Callback): Promise<unknown> {
     return refuse('clear', cb);
   }
-}
-
-function unavailable(err: unknown): unknown {
-  if (!err) return err;
-  return isRedisUnavailable(err) ? new ServiceUnavailableError(undefined, err) : err;
 }
 
 function refuse(name: string, cb?: Callback): undefined {

@@ -2,11 +2,7 @@ import type { RequestHandler } from 'express';
 import { AppError } from '@ncc/service-kit';
 import type { SessionSettings } from './contract.js';
 
-export class InsecureTransportError extends AppError {
-  constructor() {
-    super(403, 'INSECURE_TRANSPORT', 'This request must be made over HTTPS.');
-  }
-}
+const insecureTransport = (): AppError => new AppError(403, 'INSECURE_TRANSPORT', 'This request must be made over HTTPS.');
 
 /**
  * For routes that create a session. With Secure cookies, express-session still stores a new session
@@ -16,6 +12,6 @@ export class InsecureTransportError extends AppError {
  */
 export function requireSendableCookie(settings: Pick<SessionSettings, 'secure'>): RequestHandler {
   return (req, _res, next) => {
-    next(settings.secure && !req.secure ? new InsecureTransportError() : undefined);
+    next(settings.secure && !req.secure ? insecureTransport() : undefined);
   };
 }

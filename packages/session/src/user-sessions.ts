@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import type { Logger, RedisClient } from '@ncc/service-kit';
-import { type SessionSettings, sessionKey } from './contract.js';
+import { type SessionSettings, sessionKey, userSessionsKey } from './contract.js';
 import type { SessionSerializer, StoredSession } from './data.js';
 
 /**
@@ -8,8 +8,6 @@ import type { SessionSerializer, StoredSession } from './data.js';
  * score = last seen (epoch ms). Every command names exactly one key, so it works on Redis Cluster
  * (no SCAN, no KEYS, no multi-key command across slots). See docs/decisions/012-session-index.md.
  */
-export const USER_SESSIONS_PREFIX = 'ncc:user-sessions:';
-export const userSessionsKey = (userId: number): string => `${USER_SESSIONS_PREFIX}${userId}`;
 
 /** User agents are stored for the session list only; cap what a client can make us store. */
 export const MAX_USER_AGENT_LENGTH = 200;

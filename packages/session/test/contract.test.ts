@@ -3,7 +3,7 @@ import signature from 'cookie-signature';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBaseApp, errorHandler, requestId, type RunningServer, startServer } from '@ncc/service-kit';
 import { captureLogs, cookiePair, sessionIdOf, type SpawnedRedis, spawnRedis } from '@ncc/testing';
-import { createSessionMiddleware, requireUser, SessionReader, sessionSettings, type SessionSettings } from '../src/index.js';
+import { createSerializer, createSessionMiddleware, requireUser, SessionReader, sessionSettings, type SessionSettings, UserSessionIndex } from '../src/index.js';
 
 const OLD_SECRET = 'old-secret-old-secret-old-secret-0001';
 const NEW_SECRET = 'new-secret-new-secret-new-secret-0002';
@@ -17,7 +17,6 @@ function settingsWith(secrets: string[]): SessionSettings {
     MAX_SESSIONS_PER_USER: 50, SESSION_ANONYMOUS_TTL_S: 1800,
     SESSION_TOUCH_INTERVAL_S: 60,
     COOKIE_HOST_PREFIX: false,
-    TRUST_PROXY: 0,
   });
 }
 
@@ -28,7 +27,9 @@ const logs = captureLogs();
 async function startApp(settings: SessionSettings): Promise<RunningServer> {
   const app = createBaseApp();
   app.use(requestId);
-  app.use(createSessionMiddleware({ settings, redis: redisClient(), logger: logs.logger }));
+  const redis = redisClient();
+  const serializer = createSerializer(logs.logger, settings.absoluteTimeoutSeconds);
+  app.use(createSessionMiddleware({ settings, redis, logger: logs.logger, serializer, index: new UserSessionIndex(redis, settings, serializer) }));
   app.post('/login', express.json(), (req, res, next) => {
     req.session.regenerate((err) => {
       if (err) return next(err);
@@ -169,12 +170,12 @@ describe('session contract', () => {
 describe('session settings', () => {
   it('when NODE_ENV=production and no SESSION_SECRET, then start-up is refused naming SESSION_SECRET', () => {
     expect(() =>
-      sessionSettings({ NODE_ENV: 'production', SESSION_TTL_S: 1, SESSION_ABSOLUTE_TIMEOUT_S: 1, MAX_SESSIONS_PER_USER: 50, SESSION_ANONYMOUS_TTL_S: 1800, SESSION_TOUCH_INTERVAL_S: 0, COOKIE_HOST_PREFIX: false, TRUST_PROXY: 0 }),
+      sessionSettings({ NODE_ENV: 'production', SESSION_TTL_S: 1, SESSION_ABSOLUTE_TIMEOUT_S: 1, MAX_SESSIONS_PER_USER: 50, SESSION_ANONYMOUS_TTL_S: 1800, SESSION_TOUCH_INTERVAL_S: 0, COOKIE_HOST_PREFIX: false }),
     ).toThrow(/SESSION_SECRET is required/);
   });
 
   it('when NODE_ENV=production and a secret is short, then start-up is refused; long secrets give Secure cookies', () => {
-    const base = { NODE_ENV: 'production', SESSION_TTL_S: 1, SESSION_ABSOLUTE_TIMEOUT_S: 1, MAX_SESSIONS_PER_USER: 50, SESSION_ANONYMOUS_TTL_S: 1800, SESSION_TOUCH_INTERVAL_S: 0, COOKIE_HOST_PREFIX: false, TRUST_PROXY: 0 };
+    const base = { NODE_ENV: 'production', SESSION_TTL_S: 1, SESSION_ABSOLUTE_TIMEOUT_S: 1, MAX_SESSIONS_PER_USER: 50, SESSION_ANONYMOUS_TTL_S: 1800, SESSION_TOUCH_INTERVAL_S: 0, COOKIE_HOST_PREFIX: false };
     expect(() => sessionSettings({ ...base, SESSION_SECRET: [NEW_SECRET, 'short'] })).toThrow(/entry 2 is shorter than 32/);
     expect(sessionSettings({ ...base, SESSION_SECRET: [NEW_SECRET] })).toMatchObject({ secure: true, cookieName: 'checkinapp', prefix: 'ncc:session:' });
   });

@@ -1,6 +1,4 @@
-import type { Express } from 'express';
-import helmet from 'helmet';
-import { createBaseApp, crossSiteGuard, errorHandler, healthRoutes, notFoundHandler, requestId, type ServiceParts } from '@ncc/service-kit';
+import { httpErrors, type ServiceApp, type ServiceParts, createServiceFrame } from '@ncc/service-kit';
 import { createSerializer, createSessionMiddleware, sessionSettings, UserSessionIndex } from '@ncc/session';
 import type { AuthConfig } from './config.js';
 import { UsersRepository } from './data-access/users-repository.js';
@@ -8,63 +6,68 @@ import { VisitsRepository } from './data-access/visits-repository.js';
 import { AuditLog } from './domain/audit.js';
 import { LoginService } from './domain/login.js';
 import { LoginLimiter } from './domain/login-limiter.js';
-import { VisitLimiter } from './domain/visit-limiter.js';
 import { BcryptHasher, type PasswordHasher } from './domain/passwords.js';
+import { UserSessions } from './domain/user-sessions.js';
+import { VisitLimiter } from './domain/visit-limiter.js';
+import { VisitCounter } from './domain/visits.js';
 import { authRoutes } from './entry-points/routes.js';
 import { sessionRoutes } from './entry-points/session-routes.js';
 
-export interface AuthAppOptions extends ServiceParts<AuthConfig> {
-  hasher?: PasswordHasher;
+/** bcrypt on its worker pool, as production runs it: a full queue is overload, a 503 with Retry-After. */
+export function createPasswordHasher(config: Pick<AuthConfig, 'BCRYPT_ROUNDS'>): BcryptHasher {
+  return new BcryptHasher(config.BCRYPT_ROUNDS, {
+    overloaded: () => httpErrors.unavailable(undefined, 'Too many logins in progress. Please retry shortly.'),
+  });
 }
 
-export function createAuthApp({ config, logger, redis, hasher }: AuthAppOptions): Express {
-  const settings = sessionSettings(config);
-  const passwords = hasher ?? new BcryptHasher(config.BCRYPT_ROUNDS);
-  // Make the dummy hash now, so the first unknown-email login costs one compare like any other.
-  if (passwords instanceof BcryptHasher) void passwords.warmUp().catch(() => undefined);
-  const users = new UsersRepository(redis);
-  const visits = new VisitsRepository(redis);
-  const sessions = new UserSessionIndex(redis, settings, createSerializer(logger, settings.absoluteTimeoutSeconds));
-  const audit = new AuditLog(logger, config.AUDIT_HASH_SALT);
-  const limiter = new LoginLimiter(redis, {
-    maxFailsPerEmailIp: config.LOGIN_MAX_FAILS_PER_EMAIL_IP,
-    emailIpWindowSeconds: config.LOGIN_FAILS_EMAIL_IP_WINDOW_S,
-    maxFailsPerIp: config.LOGIN_MAX_FAILS_PER_IP_DAY,
-    ipWindowSeconds: config.LOGIN_FAILS_IP_WINDOW_S,
-  });
-  const visitLimiter = new VisitLimiter(redis, {
-    maxPerIp: config.VISITS_MAX_NEW_SESSIONS_PER_IP,
-    windowSeconds: config.VISITS_NEW_SESSIONS_WINDOW_S,
-  });
+export interface AuthAppParts extends ServiceParts<AuthConfig> {
+  /** createPasswordHasher(config) in production; the app closes it. */
+  hasher: PasswordHasher;
+}
 
-  const app = createBaseApp({ trustProxy: config.TRUST_PROXY });
-  app.use(requestId);
-  app.use(helmet());
-  app.use((_req, res, next) => {
-    // Responses carry personal data and session state: never cache them anywhere.
-    res.setHeader('Cache-Control', 'no-store');
-    next();
-  });
-  // CSRF/CORS (decision 011): GET /logout changes state, so it is guarded like the POSTs.
-  app.use(crossSiteGuard({ allowedOrigins: config.ALLOWED_ORIGINS, alsoGuard: ['GET /logout'] }));
-  // Health checks never touch the session store.
-  app.use(healthRoutes(redis));
-  app.use(createSessionMiddleware({ settings, redis, logger }));
-  app.use(
-    authRoutes({
-      login: new LoginService(users, passwords, logger),
-      users,
-      visits,
-      settings,
-      logger,
-      limiter,
-      visitLimiter,
-      audit,
-      sessions,
+/** The auth service's composition root: every object is made here, once. */
+export function createAuthApp({ config, logger, redis, hasher }: AuthAppParts): ServiceApp {
+  const settings = sessionSettings(config);
+  // Make the dummy hash now, so the first unknown-email login costs one compare like any other.
+  void hasher.warmUp?.().catch(() => undefined);
+  const serializer = createSerializer(logger, settings.absoluteTimeoutSeconds);
+  const index = new UserSessionIndex(redis, settings, serializer);
+  const visits = new VisitsRepository(redis);
+  const audit = new AuditLog(logger, config.AUDIT_HASH_SALT);
+  const login = new LoginService({
+    users: new UsersRepository(redis),
+    passwords: hasher,
+    limiter: new LoginLimiter(redis, {
+      maxFailsPerEmailIp: config.LOGIN_MAX_FAILS_PER_EMAIL_IP,
+      emailIpWindowSeconds: config.LOGIN_FAILS_EMAIL_IP_WINDOW_S,
+      maxFailsPerIp: config.LOGIN_MAX_FAILS_PER_IP_DAY,
+      ipWindowSeconds: config.LOGIN_FAILS_IP_WINDOW_S,
     }),
-  );
-  app.use(sessionRoutes({ sessions, visits, settings, audit }));
-  app.use(notFoundHandler);
-  app.use(errorHandler(logger));
-  return app;
+    sessions: index,
+    visits,
+    audit,
+    logger,
+  });
+  const visitCounter = new VisitCounter(visits, new VisitLimiter(redis, { maxPerIp: config.VISITS_MAX_NEW_SESSIONS_PER_IP, windowSeconds: config.VISITS_NEW_SESSIONS_WINDOW_S }), settings);
+
+  const app = createServiceFrame({
+    redis,
+    logger,
+    trustProxy: config.TRUST_PROXY,
+    // CSRF/CORS (decision 011): GET /logout changes state, so it is guarded like the POSTs.
+    crossSite: { allowedOrigins: config.ALLOWED_ORIGINS, alsoGuard: ['GET /logout'] },
+    head: [
+      (_req, res, next) => {
+        // Responses carry personal data and session state: never cache them anywhere.
+        res.setHeader('Cache-Control', 'no-store');
+        next();
+      },
+    ],
+    routes: [
+      createSessionMiddleware({ settings, redis, logger, serializer, index }),
+      authRoutes({ login, visits: visitCounter, settings }),
+      sessionRoutes({ userSessions: new UserSessions(index, visits, audit), settings }),
+    ],
+  });
+  return { app, close: () => hasher.close() };
 }

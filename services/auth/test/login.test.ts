@@ -179,7 +179,7 @@ describe('POST /login failures', () => {
     const client = createRedisClient({ REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: 1000, REDIS_CONNECT_TIMEOUT_MS: 1000 }, captureLogs().logger);
     await waitForRedis(client, 5000);
     const config = loadConfig(authEnvSchema, { SESSION_SECRET: TEST_SECRET, NODE_ENV: 'test', REDIS_URL: redis.url });
-    const server = await startServer(createAuthApp({ config, logger: captureLogs().logger, redis: client, hasher }), 0);
+    const server = await startServer(createAuthApp({ config, logger: captureLogs().logger, redis: client, hasher }).app, 0);
     try {
       const t0 = performance.now();
       const unknown = await postJson(`${server.url}/login`, { email: 'nobody-here@example.com', password: 'x-wrong-password' });

@@ -22,12 +22,20 @@ export interface NewUser {
   passwordHash: string;
 }
 
-export class EmailTakenError extends Error {
+/** Two users with one email (case-insensitively): neither could log in reliably, so it is refused. */
+export class DuplicateEmailError extends Error {
   constructor(
     readonly email: string,
-    readonly existingId: number,
+    readonly ids: [number, number],
+    /** true when ids[0] already holds the email in Redis (rather than both being in the input). */
+    existing = false,
   ) {
-    super(`Email ${email} already belongs to user ${existingId}.`);
+    super(
+      existing
+        ? `Email ${email} already belongs to user ${ids[0]}; refusing user ${ids[1]} (emails are case-insensitive). Nothing was written.`
+        : `Users ${ids[0]} and ${ids[1]} share the email ${email} (emails are case-insensitive); neither could log in. Fix the data and re-run.`,
+    );
+    this.name = 'DuplicateEmailError';
   }
 }
 
@@ -37,12 +45,6 @@ export class EmailTakenError extends Error {
  */
 export class UsersRepository {
   constructor(private readonly redis: RedisClient) {}
-
-  async findByEmail(email: string): Promise<UserRecord | null> {
-    const id = await this.redis.get(emailKey(email));
-    if (id === null || !/^\d+$/.test(id)) return null;
-    return this.findById(Number(id));
-  }
 
   async findById(id: number): Promise<UserRecord | null> {
     const hash = await this.redis.hgetall(userKey(id));
@@ -71,7 +73,7 @@ export class UsersRepository {
     const claimed = await this.redis.set(key, String(user.id), 'NX');
     if (claimed === null) {
       const holder = Number(await this.redis.get(key));
-      if (holder !== user.id) throw new EmailTakenError(user.email, holder);
+      if (holder !== user.id) throw new DuplicateEmailError(user.email.toLowerCase(), [holder, user.id], true);
     }
     const previousEmail = await this.redis.hget(userKey(user.id), 'email');
     await this.redis.hset(userKey(user.id), {

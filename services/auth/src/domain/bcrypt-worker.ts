@@ -12,7 +12,7 @@ export type BcryptTask =
   | { op: 'compare'; password: string; hash: string };
 
 export interface BcryptWorkerData {
-  /** Nice value for this thread (Linux: per thread); see BcryptHasherOptions.threadNice. */
+  /** Nice value for this thread (Linux: per thread); see BCRYPT_THREAD_NICE in passwords.ts. */
   nice: number;
 }
 

@@ -1,6 +1,6 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
-import { type RedisClient, ServiceUnavailableError } from '@ncc/service-kit';
+import { httpErrors, type RedisClient } from '@ncc/service-kit';
 
 export const RATE_LIMIT_PREFIX = 'ncc:ratelimit:';
 
@@ -106,5 +106,5 @@ export class LoginLimiter {
 
 /** Whatever went wrong talking to Redis, the answer is 503: never let a login through uncounted. */
 export function failClosed(err: unknown): never {
-  throw new ServiceUnavailableError(undefined, err);
+  throw httpErrors.unavailable(err);
 }

@@ -12,6 +12,8 @@ export interface PasswordHasher {
   verify(password: string, hash: string): Promise<boolean>;
   /** Spend the same time as a real verify, for logins whose user does not exist. */
   verifyDummy(password: string): Promise<void>;
+  /** Prepare whatever the first compare would otherwise pay for (the dummy hash). */
+  warmUp?(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -26,14 +28,14 @@ export interface BcryptHasherOptions {
   maxQueue?: number;
   /** The error thrown when the queue is full; the service passes a 503. */
   overloaded?: () => Error;
-  /**
-   * Nice value of the bcrypt threads (Linux sets it per thread). With one thread per core, bcrypt
-   * keeps every core busy during a login burst; a positive value lets the event loop (nice 0) take a
-   * core the moment a request arrives, so /healthz and other requests do not wait behind hashing.
-   * Default 10; 0 keeps normal priority.
-   */
-  threadNice?: number;
 }
+
+/**
+ * Nice value of the bcrypt threads (Linux sets it per thread). With one thread per core, bcrypt keeps
+ * every core busy during a login burst; a positive value lets the event loop (nice 0) take a core the
+ * moment a request arrives, so /healthz and other requests do not wait behind hashing.
+ */
+const BCRYPT_THREAD_NICE = 10;
 
 /** Thrown when the hashing queue is full (unless the service supplies its own error). */
 export class HasherOverloadedError extends Error {
@@ -89,7 +91,7 @@ export class BcryptHasher implements PasswordHasher {
         // Logins wait here when every thread is busy, up to a bound (see BcryptHasherOptions.maxQueue).
         maxQueue: Number.POSITIVE_INFINITY,
         idleTimeout: 60_000,
-        workerData: { nice: this.options.threadNice ?? 10 } satisfies BcryptWorkerData,
+        workerData: { nice: BCRYPT_THREAD_NICE } satisfies BcryptWorkerData,
       });
     }
     return this.pool;

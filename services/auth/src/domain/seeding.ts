@@ -1,21 +1,6 @@
-import type { UsersRepository } from '../data-access/users-repository.js';
+import { DuplicateEmailError, type UsersRepository } from '../data-access/users-repository.js';
 import type { PasswordHasher } from './passwords.js';
 import type { UserInput } from './schemas.js';
-
-export class DuplicateEmailError extends Error {
-  constructor(
-    readonly email: string,
-    readonly ids: [number, number],
-    /** true when ids[0] already holds the email in Redis (rather than both being in the input). */
-    existing = false,
-  ) {
-    super(
-      existing
-        ? `Email ${email} already belongs to user ${ids[0]}; refusing user ${ids[1]} (emails are case-insensitive). Nothing was written.`
-        : `Users ${ids[0]} and ${ids[1]} share the email ${email} (emails are case-insensitive); neither could log in. Fix the data and re-run.`,
-    );
-  }
-}
 
 export class DuplicateIdError extends Error {
   constructor(readonly id: number) {

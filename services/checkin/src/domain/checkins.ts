@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AppError, ForbiddenError, type Logger, TooManyRequestsError } from '@ncc/service-kit';
+import { AppError, httpErrors, type Logger } from '@ncc/service-kit';
 import type { SessionUser } from '@ncc/session';
 import type { Checkin, CheckinStream } from '../data-access/checkin-stream.js';
 
@@ -9,11 +9,7 @@ export const checkinBodySchema = z.strictObject({
   starRating: z.number().int().min(0).max(5),
 });
 
-export class DuplicateCheckinError extends AppError {
-  constructor() {
-    super(422, 'DUPLICATE_CHECKIN', 'Multiple identical checkins are not permitted.');
-  }
-}
+const duplicateCheckin = (): AppError => new AppError(422, 'DUPLICATE_CHECKIN', 'Multiple identical checkins are not permitted.');
 
 export class CheckinService {
   constructor(
@@ -27,11 +23,11 @@ export class CheckinService {
    */
   async accept(checkin: Checkin, user: SessionUser | undefined): Promise<string> {
     if (user && checkin.userId !== user.userId) {
-      throw new ForbiddenError('You can only check in as yourself.');
+      throw httpErrors.forbidden('You can only check in as yourself.');
     }
     const result = await this.stream.append(checkin, Date.now());
-    if (result.outcome === 'duplicate') throw new DuplicateCheckinError();
-    if (result.outcome === 'rate_limited') throw new TooManyRequestsError(result.retryAfterMs / 1000);
+    if (result.outcome === 'duplicate') throw duplicateCheckin();
+    if (result.outcome === 'rate_limited') throw httpErrors.tooManyRequests(result.retryAfterMs / 1000);
     this.logger.debug(`Received checkin, added to stream as ${result.id}.`);
     return result.id;
   }

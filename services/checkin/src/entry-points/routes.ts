@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { jsonBody, type Logger, parseBody } from '@ncc/service-kit';
-import { requireSessionUser, type SessionReader, sessionUser } from '@ncc/session';
+import { currentUser, requireSessionUser, type SessionReader } from '@ncc/session';
 import { type CheckinService, checkinBodySchema } from '../domain/checkins.js';
 
 export interface CheckinRouteDeps {
@@ -19,7 +19,7 @@ export function checkinRoutes({ checkins, reader, logger }: CheckinRouteDeps): R
     : [];
   router.post('/api/checkin', ...authenticate, ...jsonBody(), async (req, res) => {
     const checkin = parseBody(checkinBodySchema, req.body);
-    const id = await checkins.accept(checkin, reader ? sessionUser(res) : undefined);
+    const id = await checkins.accept(checkin, reader ? currentUser(req) : undefined);
     res.status(202).json({ id });
   });
   return router;

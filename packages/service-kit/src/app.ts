@@ -1,0 +1,44 @@
+import type { Express, RequestHandler, Router } from 'express';
+import helmet from 'helmet';
+import { type CrossSiteOptions, crossSiteGuard } from './cross-site.js';
+import { errorHandler, notFoundHandler } from './errors.js';
+import { createBaseApp, healthRoutes, requestId } from './http.js';
+import type { Logger } from './logger.js';
+import type { RedisClient } from './redis.js';
+
+/** What a service's composition root hands back to runService (and to the tests). */
+export interface ServiceApp {
+  app: Express;
+  /** Releases what the app holds besides Redis (worker pools…); runService calls it after the HTTP drain. */
+  close(): Promise<void>;
+}
+
+export interface ServiceFrameOptions {
+  redis: RedisClient;
+  logger: Logger;
+  /** Exact number of reverse proxies in front (TRUST_PROXY). */
+  trustProxy: number;
+  crossSite: CrossSiteOptions;
+  /** Right after the security headers, before anything can answer: headers every response needs. */
+  head?: RequestHandler[];
+  /** The service's own middleware and routes, after the health routes. */
+  routes: (RequestHandler | Router)[];
+}
+
+/**
+ * The frame every ncc service shares, in this order: request id, helmet's security headers, `head`,
+ * the cross-site guard (CSRF/CORS, decision 011), /healthz and /readyz (never behind a session or a
+ * body parser), the service's routes, then 404 and the one error handler that maps errors to JSON.
+ */
+export function createServiceFrame({ redis, logger, trustProxy, crossSite, head = [], routes }: ServiceFrameOptions): Express {
+  const app = createBaseApp({ trustProxy });
+  app.use(requestId);
+  app.use(helmet());
+  for (const handler of head) app.use(handler);
+  app.use(crossSiteGuard(crossSite));
+  app.use(healthRoutes(redis));
+  for (const route of routes) app.use(route);
+  app.use(notFoundHandler);
+  app.use(errorHandler(logger));
+  return app;
+}
