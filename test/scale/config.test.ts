@@ -22,13 +22,13 @@ function issuesOf(env: Record<string, string>, schema: typeof baseEnvSchema | ty
 describe('Redis mode configuration', () => {
   it('when nothing is set, then the mode is standalone on the default REDIS_URL', () => {
     const config = loadConfig(authEnvSchema, {});
-    expect(redisMode(config)).toBe('standalone');
+    expect(redisMode(config)).toEqual({ mode: 'standalone' });
     expect(config.REDIS_URL).toBe('redis://127.0.0.1:6379');
   });
 
   it('when REDIS_CLUSTER_NODES lists host:port seeds, then the mode is cluster and the nodes are parsed', () => {
     const config = loadConfig(checkinEnvSchema, { REDIS_CLUSTER_NODES: '10.0.0.1:7000, redis-b:7001,[::1]:7002,' });
-    expect(redisMode(config)).toBe('cluster');
+    expect(redisMode(config)).toEqual({ mode: 'cluster', nodes: config.REDIS_CLUSTER_NODES });
     expect(config.REDIS_CLUSTER_NODES).toEqual([
       { host: '10.0.0.1', port: 7000 },
       { host: 'redis-b', port: 7001 },
@@ -39,7 +39,7 @@ describe('Redis mode configuration', () => {
 
   it('when REDIS_SENTINELS and REDIS_SENTINEL_NAME are set, then the mode is sentinel', () => {
     const config = loadConfig(baseEnvSchema, { REDIS_SENTINELS: 's1:26379,s2:26379', REDIS_SENTINEL_NAME: 'ncc', REDIS_PASSWORD: 'pw' });
-    expect(redisMode(config)).toBe('sentinel');
+    expect(redisMode(config)).toEqual({ mode: 'sentinel', nodes: [{ host: 's1', port: 26379 }, { host: 's2', port: 26379 }] });
     expect(config.REDIS_SENTINEL_NAME).toBe('ncc');
     expect(describeRedisTarget(config)).not.toContain('pw');
   });

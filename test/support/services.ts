@@ -5,12 +5,12 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { baseEnvSchema, type BaseConfig, closeRedis, createRedisClient, loadConfig, type RedisClient, type RunningServer, startServer, waitForRedis } from '@ncc/service-kit';
+import { baseEnvSchema, type BaseConfig, closeRedis, createRedisClient, loadConfig, type RedisClient, type RunningServer, type ServiceApp, startServer, waitForRedis } from '@ncc/service-kit';
 import { captureLogs, type CapturedLogs, cookiePair, freePort, postJson, type SpawnedRedis, spawnRedis, type SpawnRedisOptions } from '@ncc/testing';
-import { createAuthApp } from '../../services/auth/src/app.js';
-import { authEnvSchema } from '../../services/auth/src/config.js';
+import { createAuthApp, createPasswordHasher } from '../../services/auth/src/app.js';
+import { type AuthConfig, authEnvSchema } from '../../services/auth/src/config.js';
 import { UsersRepository } from '../../services/auth/src/data-access/users-repository.js';
-import { BcryptHasher } from '../../services/auth/src/domain/passwords.js';
+import { BcryptHasher, type PasswordHasher } from '../../services/auth/src/domain/passwords.js';
 import { createCheckinApp } from '../../services/checkin/src/app.js';
 import { checkinEnvSchema } from '../../services/checkin/src/config.js';
 
@@ -31,7 +31,7 @@ type Env = Record<string, string | undefined>;
 async function startInProcess(
   name: string,
   env: Env,
-  build: (logs: CapturedLogs, redis: RedisClient) => Parameters<typeof startServer>[0],
+  build: (logs: CapturedLogs, redis: RedisClient) => ServiceApp,
   redisConfig: BaseConfig,
 ): Promise<StartedService> {
   const logs = captureLogs(name);
@@ -41,7 +41,8 @@ async function startInProcess(
     logs.logger,
   );
   await waitForRedis(redis, 10_000);
-  const server: RunningServer = await startServer(build(logs, redis), 0, '127.0.0.1', redisConfig);
+  const service = build(logs, redis);
+  const server: RunningServer = await startServer(service.app, 0, '127.0.0.1', redisConfig);
   return {
     url: server.url,
     port: server.port,
@@ -49,6 +50,7 @@ async function startInProcess(
     redis,
     close: async () => {
       await server.close(2000);
+      await service.close();
       await closeRedis(redis);
     },
   };
@@ -58,9 +60,11 @@ async function startInProcess(
  * The auth app in this process on a free port. For Redis Cluster / Sentinel pass '' as redisUrl and
  * REDIS_CLUSTER_NODES or REDIS_SENTINELS + REDIS_SENTINEL_NAME in env.
  */
-export function startAuth(redisUrl: string, env: Env = {}): Promise<StartedService> {
+export function startAuth(redisUrl: string, env: Env = {}, options: { hasher?: (config: AuthConfig) => PasswordHasher } = {}): Promise<StartedService> {
   const config = loadConfig(authEnvSchema, { SESSION_SECRET: TEST_SECRET, NODE_ENV: 'test', ...env, REDIS_URL: redisUrl });
-  return startInProcess('auth', env, (logs, redis) => createAuthApp({ config, logger: logs.logger, redis }), config);
+  // The production hasher (worker pool, overload → 503) unless a test wraps it, e.g. to count compares.
+  const hasher = (options.hasher ?? createPasswordHasher)(config);
+  return startInProcess('auth', env, (logs, redis) => createAuthApp({ config, logger: logs.logger, redis, hasher }), config);
 }
 
 /** The checkin app in this process on a free port (Cluster / Sentinel: as for startAuth). */
@@ -69,45 +73,141 @@ export function startCheckin(redisUrl: string, env: Env = {}): Promise<StartedSe
   return startInProcess('checkin', env, (logs, redis) => createCheckinApp({ config, logger: logs.logger, redis }), config);
 }
 
+export interface TestUser {
+  id: number;
+  email: string;
+  password: string;
+  firstName?: string;
+  lastName?: string;
+}
+
 /**
- * Write users straight through the repository (bcrypt cost 10, as in production). `target` is a
- * REDIS_URL, or Redis env keys such as `{ REDIS_CLUSTER_NODES: '127.0.0.1:7000,…' }`.
+ * Write users straight through the repository. `target` is a REDIS_URL, or Redis env keys such as
+ * `{ REDIS_CLUSTER_NODES: '127.0.0.1:7000,…' }`. The hashes cost 10, as in production, unless `rounds`
+ * says otherwise: a cheaper hash makes each of that user's login compares cheaper, which suits a test
+ * that logs in hundreds of times to test sessions — never one about passwords, timing or login limits.
  */
-export async function createUsers(target: string | Env, users: { id: number; email: string; password: string; firstName?: string; lastName?: string }[]): Promise<void> {
+export async function createUsers(target: string | Env, users: TestUser[], options: { rounds?: number } = {}): Promise<void> {
   const logs = captureLogs('seed');
   const redisConfig = loadConfig(baseEnvSchema, typeof target === 'string' ? { REDIS_URL: target } : target);
   const redis = createRedisClient({ ...redisConfig, REDIS_COMMAND_TIMEOUT_MS: 2000, REDIS_CONNECT_TIMEOUT_MS: 1000 }, logs.logger);
   await waitForRedis(redis, 5000);
   const repository = new UsersRepository(redis);
-  const hasher = new BcryptHasher(10);
-  await Promise.all(
-    users.map(async (u) =>
-      repository.save({ id: u.id, email: u.email, firstName: u.firstName ?? 'Test', lastName: u.lastName ?? `User${u.id}`, passwordHash: await hasher.hash(u.password) }),
-    ),
-  );
-  await closeRedis(redis);
+  const hasher = new BcryptHasher(options.rounds ?? 10);
+  try {
+    await Promise.all(
+      users.map(async (u) =>
+        repository.save({ id: u.id, email: u.email, firstName: u.firstName ?? 'Test', lastName: u.lastName ?? `User${u.id}`, passwordHash: await hasher.hash(u.password) }),
+      ),
+    );
+  } finally {
+    await hasher.close();
+    await closeRedis(redis);
+  }
+}
+
+export interface CountingHasher extends PasswordHasher {
+  /** Calls so far, by method. */
+  readonly calls: { hash: number; verify: number; verifyDummy: number };
+  /** Password compares so far: verify() plus verifyDummy(), each one bcrypt compare. */
+  compares(): number;
+}
+
+/** Does exactly what `inner` does (a decorator, not a fake) and counts the calls. */
+export function countingHasher(inner: PasswordHasher): CountingHasher {
+  const calls = { hash: 0, verify: 0, verifyDummy: 0 };
+  return {
+    calls,
+    compares: () => calls.verify + calls.verifyDummy,
+    hash: (password) => {
+      calls.hash++;
+      return inner.hash(password);
+    },
+    verify: (password, hash) => {
+      calls.verify++;
+      return inner.verify(password, hash);
+    },
+    verifyDummy: (password) => {
+      calls.verifyDummy++;
+      return inner.verifyDummy(password);
+    },
+    warmUp: async () => inner.warmUp?.(),
+    close: () => inner.close(),
+  };
+}
+
+export interface StackOptions {
+  /** Created before the services start (default: the demo user). */
+  users?: TestUser[];
+  /** bcrypt cost of those users' hashes (default 10; see createUsers). */
+  rounds?: number;
+  /** Env of every service of the stack; authEnv / checkinEnv add to it for one kind. */
+  env?: Env;
+  authEnv?: Env;
+  checkinEnv?: Env;
+  /** Instances of each to start at once (default one auth and one checkin; 0 for none). */
+  auths?: number;
+  checkins?: number;
+  /** The password hasher of each auth instance (startAuth's option), e.g. a countingHasher. */
+  hasher?: (config: AuthConfig) => PasswordHasher;
+  redis?: SpawnRedisOptions;
 }
 
 export interface Stack {
   redis: SpawnedRedis;
-  auth: StartedService;
-  checkin: StartedService;
+  /** The first auth / checkin instance (an error if the stack started none). */
+  readonly auth: StartedService;
+  readonly checkin: StartedService;
+  auths: StartedService[];
+  checkins: StartedService[];
+  /** One more service on the stack's Redis, with the stack's env plus `env`; close() closes it too. */
+  start(kind: 'auth' | 'checkin', env?: Env): Promise<StartedService>;
+  /** Every service started so far, then Redis. */
   close(): Promise<void>;
 }
 
-/** The usual arrangement: a spawned Redis, some users, and both services in-process on it. */
-export async function startStack(options: { users?: Parameters<typeof createUsers>[1]; env?: Env; redis?: SpawnRedisOptions } = {}): Promise<Stack> {
+/** The usual arrangement: a spawned Redis, some users, and the services in-process on it. */
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const redis = await spawnRedis(options.redis);
-  await createUsers(redis.url, options.users ?? [DEMO]);
-  const [auth, checkinService] = await Promise.all([startAuth(redis.url, options.env), startCheckin(redis.url, options.env)]);
+  const started: StartedService[] = [];
+  const start = async (kind: 'auth' | 'checkin', env: Env = {}): Promise<StartedService> => {
+    const merged = { ...options.env, ...(kind === 'auth' ? options.authEnv : options.checkinEnv), ...env };
+    const service = await (kind === 'auth' ? startAuth(redis.url, merged, options.hasher ? { hasher: options.hasher } : {}) : startCheckin(redis.url, merged));
+    started.push(service);
+    return service;
+  };
+  const close = async (): Promise<void> => {
+    await Promise.all(started.splice(0).map((s) => s.close()));
+    await redis.stop();
+  };
+  let auths: StartedService[];
+  let checkins: StartedService[];
+  try {
+    await createUsers(redis.url, options.users ?? [DEMO], options.rounds === undefined ? {} : { rounds: options.rounds });
+    [auths, checkins] = await Promise.all([
+      Promise.all(Array.from({ length: options.auths ?? 1 }, () => start('auth'))),
+      Promise.all(Array.from({ length: options.checkins ?? 1 }, () => start('checkin'))),
+    ]);
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  const first = (list: StartedService[], kind: string): StartedService => {
+    if (!list[0]) throw new Error(`this stack started no ${kind} service`);
+    return list[0];
+  };
   return {
     redis,
-    auth,
-    checkin: checkinService,
-    close: async () => {
-      await Promise.all([auth.close(), checkinService.close()]);
-      await redis.stop();
+    get auth() {
+      return first(auths, 'auth');
     },
+    get checkin() {
+      return first(checkins, 'checkin');
+    },
+    auths,
+    checkins,
+    start,
+    close,
   };
 }
 

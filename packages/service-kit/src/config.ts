@@ -137,12 +137,13 @@ export const baseEnvSchema = z.object({
 
 export type BaseConfig = z.infer<typeof baseEnvSchema>;
 
-export type RedisMode = 'standalone' | 'cluster' | 'sentinel';
+/** Which Redis topology the configuration names, with the nodes to reach it by. */
+export type RedisMode = { mode: 'standalone' } | { mode: 'cluster'; nodes: readonly HostPort[] } | { mode: 'sentinel'; nodes: readonly HostPort[] };
 
 export function redisMode(config: { REDIS_CLUSTER_NODES?: readonly HostPort[] | undefined; REDIS_SENTINELS?: readonly HostPort[] | undefined }): RedisMode {
-  if (config.REDIS_CLUSTER_NODES && config.REDIS_CLUSTER_NODES.length > 0) return 'cluster';
-  if (config.REDIS_SENTINELS && config.REDIS_SENTINELS.length > 0) return 'sentinel';
-  return 'standalone';
+  if (config.REDIS_CLUSTER_NODES && config.REDIS_CLUSTER_NODES.length > 0) return { mode: 'cluster', nodes: config.REDIS_CLUSTER_NODES };
+  if (config.REDIS_SENTINELS && config.REDIS_SENTINELS.length > 0) return { mode: 'sentinel', nodes: config.REDIS_SENTINELS };
+  return { mode: 'standalone' };
 }
 
 /**
@@ -218,11 +219,12 @@ export function checkListenAddress(config: { HOST: string; SESSION_SECRET?: read
 /** Where the client connects, for messages: never includes a password. */
 export function describeRedisTarget(config: Pick<BaseConfig, 'REDIS_URL'> & Partial<Pick<BaseConfig, 'REDIS_CLUSTER_NODES' | 'REDIS_SENTINELS' | 'REDIS_SENTINEL_NAME'>>): string {
   const list = (nodes: readonly HostPort[]): string => nodes.map((n) => `${n.host}:${n.port}`).join(',');
-  switch (redisMode(config)) {
+  const target = redisMode(config);
+  switch (target.mode) {
     case 'cluster':
-      return `Redis Cluster ${list(config.REDIS_CLUSTER_NODES!)} (REDIS_CLUSTER_NODES)`;
+      return `Redis Cluster ${list(target.nodes)} (REDIS_CLUSTER_NODES)`;
     case 'sentinel':
-      return `master "${config.REDIS_SENTINEL_NAME}" via sentinels ${list(config.REDIS_SENTINELS!)} (REDIS_SENTINELS)`;
+      return `master "${config.REDIS_SENTINEL_NAME}" via sentinels ${list(target.nodes)} (REDIS_SENTINELS)`;
     default: {
       const shown = redactUrl(config.REDIS_URL, '');
       return shown ? `${shown} (REDIS_URL)` : 'the configured REDIS_URL';

@@ -46,12 +46,12 @@ export function failFastOptions(settings: Omit<RedisSettings, 'REDIS_URL'>, logg
 }
 
 export function createRedisClient(settings: RedisSettings, logger: Logger): RedisClient {
-  const mode = redisMode(settings);
+  const target = redisMode(settings);
   const client =
-    mode === 'cluster'
-      ? createClusterClient(settings, logger)
-      : mode === 'sentinel'
-        ? createSentinelClient(settings, logger)
+    target.mode === 'cluster'
+      ? createClusterClient(target.nodes, settings, logger)
+      : target.mode === 'sentinel'
+        ? createSentinelClient(target.nodes, settings, logger)
         : new Redis(settings.REDIS_URL, failFastOptions(settings, logger));
   watchClient(client, logger);
   return client;
@@ -91,7 +91,7 @@ function loggedReconnectDelay(logger: Logger, what: string): (attempt: number) =
  *    forcing it on); a lost node ends and the Cluster refreshes slots instead. commandTimeout still
  *    bounds a command waiting in a node queue.
  */
-export function createClusterClient(settings: RedisSettings, logger: Logger): Cluster {
+export function createClusterClient(nodes: readonly HostPort[], settings: RedisSettings, logger: Logger): Cluster {
   const options: ClusterOptions = {
     enableOfflineQueue: false,
     enableReadyCheck: true,
@@ -112,7 +112,7 @@ export function createClusterClient(settings: RedisSettings, logger: Logger): Cl
       maxRetriesPerRequest: 1,
     },
   };
-  return new Cluster(settings.REDIS_CLUSTER_NODES ?? [], options);
+  return new Cluster([...nodes], options);
 }
 
 /**
@@ -125,11 +125,11 @@ export function createClusterClient(settings: RedisSettings, logger: Logger): Cl
  *  - sentinelRetryStrategy / sentinelCommandTimeout: a dead or hung sentinel costs at most one
  *    command timeout before the next one is asked.
  */
-export function createSentinelClient(settings: RedisSettings, logger: Logger): Redis {
+export function createSentinelClient(nodes: readonly HostPort[], settings: RedisSettings, logger: Logger): Redis {
   return new Redis({
     ...failFastOptions(settings, logger),
     ...nodeAuth(settings),
-    sentinels: settings.REDIS_SENTINELS ?? [],
+    sentinels: [...nodes],
     name: settings.REDIS_SENTINEL_NAME ?? '',
     role: 'master',
     ...(settings.REDIS_SENTINEL_PASSWORD ? { sentinelPassword: settings.REDIS_SENTINEL_PASSWORD } : {}),

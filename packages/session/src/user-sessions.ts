@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import type { Result } from 'ioredis';
 import type { Logger, RedisClient } from '@ncc/service-kit';
 import { type SessionSettings, sessionKey, userSessionsKey } from './contract.js';
 import type { SessionSerializer, StoredSession } from './data.js';
@@ -35,7 +36,12 @@ redis.call('ZREM', KEYS[1], unpack(evicted))
 return evicted
 `;
 
-type WithAdd = RedisClient & { nccIndexSession(key: string, score: number, sid: string, ttlSeconds: number, cap: number): Promise<string[]> };
+declare module 'ioredis' {
+  // The index script, registered with defineCommand below, typed on every client (Redis and Cluster).
+  interface RedisCommander<Context> {
+    nccIndexSession(key: string, score: number, sid: string, ttlSeconds: number, cap: number): Result<string[], Context>;
+  }
+}
 
 const HANDLE = /^[A-Za-z0-9_-]{22}$/;
 
@@ -62,7 +68,7 @@ export interface UserSessionEntry {
 }
 
 export class UserSessionIndex {
-  private readonly redis: WithAdd;
+  private readonly redis: RedisClient;
 
   constructor(
     redis: RedisClient,
@@ -70,8 +76,8 @@ export class UserSessionIndex {
     private readonly serializer: SessionSerializer,
   ) {
     // EVALSHA with an automatic EVAL fallback: one round trip.
-    if (!('nccIndexSession' in redis)) redis.defineCommand('nccIndexSession', { numberOfKeys: 1, lua: ADD_SCRIPT });
-    this.redis = redis as WithAdd;
+    if (typeof redis.nccIndexSession !== 'function') redis.defineCommand('nccIndexSession', { numberOfKeys: 1, lua: ADD_SCRIPT });
+    this.redis = redis;
   }
 
   handleOf(sid: string): string {

@@ -1,3 +1,4 @@
+import type { Result } from 'ioredis';
 import type { RedisClient } from '@ncc/service-kit';
 
 /** The stream's name, as the seed documents it (`xlen ncc:checkins`). */
@@ -64,8 +65,10 @@ redis.call('PEXPIRE', key, keep)
 return {'accepted', id}
 `;
 
-type WithAccept = RedisClient & {
-  nccAcceptCheckin(
+declare module 'ioredis' {
+  // The accept script, registered with defineCommand below, typed on every client (Redis and Cluster).
+  interface RedisCommander<Context> {
+    nccAcceptCheckin(
     recent: string,
     stream: string,
     member: string,
@@ -78,22 +81,23 @@ type WithAccept = RedisClient & {
     locationId: number,
     starRating: number,
     receivedAt: number,
-  ): Promise<[string, string?]>;
-};
+  ): Result<[string, string?], Context>;
+  }
+}
 
 export class CheckinStream {
-  private readonly redis: WithAccept;
+  private readonly redis: RedisClient;
   private readonly maxRecent: number;
 
   constructor(
     redis: RedisClient,
     private readonly limits: CheckinLimits,
   ) {
-    if (!('nccAcceptCheckin' in redis)) {
+    if (typeof redis.nccAcceptCheckin !== 'function') {
       // EVALSHA with an automatic EVAL fallback: one round trip per checkin.
       redis.defineCommand('nccAcceptCheckin', { numberOfKeys: 2, lua: ACCEPT_SCRIPT });
     }
-    this.redis = redis as WithAccept;
+    this.redis = redis;
     // The rate window's entries must all stay in the set, or the limit could not count them.
     this.maxRecent = Math.max(limits.maxRecentPerUser, limits.ratePerUser);
   }
