@@ -1,6 +1,6 @@
 /**
  * Redis memory (and redis-server CPU) per 1 M accepted checkins, for the duplicate-check structure
- * before and after issue 13 item 8, each on its own fresh redis-server:
+ * before and after decision 022 (docs/decisions/022-checkin-limits.md), each on its own fresh redis-server:
  *   - stream only:      XADD alone (what any scheme costs for the entries themselves);
  *   - marker per checkin (before): the previous accept script, one `{ncc:checkins}:dedupe:u:l:s` key with a TTL each;
  *   - recent set per user (now): CheckinStream's script, one sorted set per user (services/checkin).

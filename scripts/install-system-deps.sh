@@ -1,28 +1,86 @@
 #!/usr/bin/env bash
-# Installs the system packages the tests need when they are missing: redis-server (and redis-cli),
-# and docker-compose (only to validate docker-compose.yml; no Docker engine is installed or needed).
+# Installs the system packages the project needs when they are missing, with the platform's package
+# manager when this user may use it — apt-get as root, or through sudo (without a password, or at a
+# terminal where sudo can ask for it); Homebrew for redis-server on macOS — and says so as it happens.
+# When it may not, it prints one line naming what to install.
+#
+#   bash scripts/install-system-deps.sh                what the tests need: redis-server (and redis-cli),
+#                                                      docker-compose (only to validate docker-compose.yml;
+#                                                      no Docker engine is installed or needed)
+#   bash scripts/install-system-deps.sh redis-server   what `pnpm start` needs
+#
+# Exit 1 when redis-server is still missing afterwards; a missing docker-compose is only reported
+# (test/compose.test.ts then skips outside CI, saying so, and fails in CI).
 set -euo pipefail
-SUDO=""
-if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
 
-if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
-  echo "install: redis-server not found, installing it with apt-get"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends redis-server >/dev/null
-  # The package may start a service on 6379; the tests never use it.
-fi
-redis-server --version
+wanted=("$@")
+if [ "${#wanted[@]}" -eq 0 ]; then wanted=(redis-server docker-compose); fi
 
-# Debian's docker-compose 1.x validates a compose file without an engine (`docker-compose config -q`,
-# test/compose.test.ts). --no-install-recommends, or apt pulls in the whole Docker engine.
-if ! command -v docker-compose >/dev/null 2>&1; then
-  if command -v apt-get >/dev/null 2>&1; then
-    echo "install: docker-compose not found, installing it with apt-get"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends docker-compose >/dev/null
+APT=""
+HOW=""
+WHY_NOT=""
+if command -v apt-get >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ]; then
+    APT="apt-get" HOW="apt-get"
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    APT="sudo apt-get" HOW="sudo apt-get"
+  elif command -v sudo >/dev/null 2>&1 && [ -t 0 ]; then
+    APT="sudo apt-get" HOW="sudo apt-get (sudo may ask for your password)"
   else
-    # Outside CI the compose test then skips (saying so); in CI (CI set) it fails.
-    echo "install: docker-compose not found and no apt-get; install it to validate docker-compose.yml"
+    WHY_NOT="not root, and sudo is missing or needs a password that cannot be asked for here"
   fi
+elif ! command -v brew >/dev/null 2>&1; then
+  WHY_NOT="neither apt-get nor Homebrew found"
 fi
-if command -v docker-compose >/dev/null 2>&1; then docker-compose version --short; fi
+
+updated=""
+apt_install() { # apt_install <package>; set -e does not apply inside a condition, hence the &&s
+  if [ -z "$updated" ]; then
+    $APT update -qq && updated=yes || return 1
+  fi
+  # --no-install-recommends: docker-compose would otherwise pull in the whole Docker engine.
+  DEBIAN_FRONTEND=noninteractive $APT install -y -qq --no-install-recommends "$1" >/dev/null
+}
+
+# install_missing <command> <apt package> <brew package or "">: 0 when <command> is on PATH afterwards.
+install_missing() {
+  local command="$1" apt_package="$2" brew_package="$3"
+  if command -v "$command" >/dev/null 2>&1; then return 0; fi
+  if [ -n "$APT" ]; then
+    echo "install: $command not found; installing the $apt_package package with $HOW"
+    apt_install "$apt_package" || { echo "install: $APT install $apt_package failed"; return 1; }
+  elif [ -z "$WHY_NOT" ] && [ -n "$brew_package" ]; then
+    echo "install: $command not found; installing it with brew install $brew_package"
+    brew install "$brew_package" >/dev/null || { echo "install: brew install $brew_package failed"; return 1; }
+  else
+    echo "install: $command not found and cannot be installed here (${WHY_NOT:-no package for this platform}); install it yourself: Debian/Ubuntu: sudo apt-get install $apt_package${brew_package:+; macOS: brew install $brew_package}"
+    return 1
+  fi
+  if ! command -v "$command" >/dev/null 2>&1; then
+    echo "install: installed $apt_package, but $command is still not on PATH ($PATH)"
+    return 1
+  fi
+}
+
+status=0
+for want in "${wanted[@]}"; do
+  case "$want" in
+    redis-server)
+      # The Debian package may start a service on 6379; the tests never use it.
+      if install_missing redis-server redis-server redis && install_missing redis-cli redis-tools redis; then
+        redis-server --version
+      else
+        status=1
+      fi
+      ;;
+    docker-compose)
+      # Debian's docker-compose 1.x validates a compose file without an engine (`docker-compose config -q`).
+      if install_missing docker-compose docker-compose ""; then docker-compose version --short; fi
+      ;;
+    *)
+      echo "install: unknown dependency '$want' (known: redis-server, docker-compose)" >&2
+      status=1
+      ;;
+  esac
+done
+exit "$status"

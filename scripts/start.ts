@@ -2,8 +2,9 @@
  * `pnpm start`: everything a newcomer needs, in one command.
  *
  * 1. Redis: REDIS_URL if a Redis answers there; otherwise a redis-server from PATH on NCC_REDIS_PORT
- *    (6379) with append-only data in NCC_DATA_DIR (.data/redis, git-ignored); otherwise exit 1 naming
- *    both fixes.
+ *    (6379) with append-only data in NCC_DATA_DIR (.data/redis, git-ignored). Without redis-server on
+ *    PATH it is installed first (scripts/install-system-deps.sh: apt-get as root or with sudo, brew);
+ *    when that is not possible, exit 1 naming both fixes.
  * 2. The demo users, unless user 77 already exists (the same idempotent seed as `pnpm seed`).
  * 3. auth and checkin as child processes (exactly what `pnpm auth` / `pnpm checkin` run), their lines
  *    prefixed with their names, until both answer /readyz; then the next steps.
@@ -18,7 +19,7 @@ import { relative } from 'node:path';
 import { ConfigError, redactUrl } from '@ncc/service-kit';
 import { complain, launch, type Managed, say } from './start/children.js';
 import { loadStartConfig, ROOT, type StartConfig } from './start/config.js';
-import { launchLocalRedis, portTaken, probeRedis, RedisServerMissingError, waitForLocalRedis } from './start/redis.js';
+import { installRedisServer, launchLocalRedis, onPath, portTaken, probeRedis, RedisServerMissingError, waitForLocalRedis } from './start/redis.js';
 import { DEMO_USER_ID, seedDemoUsersIfMissing } from './start/seed.js';
 import { type RestartPolicy, restartPolicyFromEnv, Supervisor } from './start/supervisor.js';
 
@@ -78,13 +79,23 @@ function shown(path: string): string {
   return rel.startsWith('..') || rel === '' ? path : rel;
 }
 
-async function chooseRedis(): Promise<string> {
+const REDIS_MISSING_FIXES =
+  `Fix one of:\n` +
+  `  - install redis-server (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew install redis), then run pnpm start again;\n` +
+  `  - or run Redis in Docker: docker compose up -d redis  (then pnpm start uses it at the default REDIS_URL, redis://127.0.0.1:6379).`;
+
+/** `installed`: redis-server was installed a moment ago (so it is not tried again). */
+async function chooseRedis(installed = false): Promise<string> {
   const probe = await probeRedis(config.REDIS_URL);
   if (probe.ok) {
-    say(`Using the Redis that answers at ${redactUrl(config.REDIS_URL)} (REDIS_URL); it is not stopped on exit.`);
+    say(
+      installed
+        ? `The redis-server package started its own Redis at ${redactUrl(config.REDIS_URL)} (REDIS_URL): using it; it is not stopped on exit.`
+        : `Using the Redis that answers at ${redactUrl(config.REDIS_URL)} (REDIS_URL); it is not stopped on exit.`,
+    );
     return config.REDIS_URL;
   }
-  say(`No Redis answered at ${redactUrl(config.REDIS_URL)} (${probe.reason}).`);
+  if (!installed) say(`No Redis answered at ${redactUrl(config.REDIS_URL)} (${probe.reason}).`);
   const port = config.NCC_REDIS_PORT;
   if (await portTaken(port)) {
     throw new StartError(
@@ -94,18 +105,23 @@ async function chooseRedis(): Promise<string> {
         `  - or start a local one on another port: NCC_REDIS_PORT=6380 pnpm start`,
     );
   }
+  if (!installed && !onPath('redis-server')) {
+    say('redis-server is not on PATH: installing it (bash scripts/install-system-deps.sh redis-server)…');
+    if (!(await installRedisServer(say)) || !onPath('redis-server')) {
+      throw new StartError(
+        `No Redis answers at ${redactUrl(config.REDIS_URL)} (REDIS_URL), there is no redis-server on PATH to start one, and it could not be installed (see the line above).\n` +
+          REDIS_MISSING_FIXES,
+      );
+    }
+    return chooseRedis(true);
+  }
   try {
     say(`Starting redis-server on port ${port} (append-only data in ${shown(config.NCC_DATA_DIR)})…`);
     redisServer = launchLocalRedis(port, config.NCC_DATA_DIR);
     await waitForLocalRedis(redisServer, port);
   } catch (err) {
     if (err instanceof RedisServerMissingError) {
-      throw new StartError(
-        `No Redis answers at ${redactUrl(config.REDIS_URL)} (REDIS_URL) and there is no redis-server on PATH to start one.\n` +
-          `Fix one of:\n` +
-          `  - install redis-server (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew install redis), then run pnpm start again;\n` +
-          `  - or run Redis in Docker: docker compose up -d redis  (then pnpm start uses it at the default REDIS_URL, redis://127.0.0.1:6379).`,
-      );
+      throw new StartError(`No Redis answers at ${redactUrl(config.REDIS_URL)} (REDIS_URL) and there is no redis-server on PATH to start one.\n${REDIS_MISSING_FIXES}`);
     }
     throw new StartError(`Could not start redis-server: ${err instanceof Error ? err.message : String(err)}`);
   }

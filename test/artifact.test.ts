@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { cookiePair, freePort, postJson, sessionIdOf, type SpawnedRedis, spawnRedis } from '@ncc/testing';
+import { cookiePair, freePort, postJson, sessionKeyOf, sleep, type SpawnedRedis, spawnRedis } from '@ncc/testing';
 import { DEMO, ROOT } from './support/services.js';
 
 type Service = 'auth' | 'checkin';
@@ -217,7 +217,7 @@ async function waitHealthy(name: string, dir: string, env: Env, exited: Promise<
     const probe = run(test.slice(1), dir, env);
     const code = await new Promise<number | null>((resolve) => probe.once('exit', resolve));
     if (code === 0) return;
-    await new Promise((r) => setTimeout(r, 150));
+    await sleep(150);
   }
   throw new Error(`${name} did not pass its healthcheck within 20 s:\n${output()}`);
 }
@@ -354,7 +354,7 @@ describe('auth and checkin started as docker-compose.yml starts them', () => {
     // The local stack is plain http: compose turns Secure off (COOKIE_SECURE=${COOKIE_SECURE:-false}).
     expect(setCookie).not.toMatch(/Secure/i);
     const cookie = cookiePair(login, 'checkinapp')!;
-    const key = `ncc:session:${sessionIdOf(cookie)}`;
+    const key = sessionKeyOf(cookie);
     expect(await redis.client.exists(key)).toBe(1);
     const ttl = await redis.client.ttl(key);
     expect(ttl).toBeGreaterThan(86_000);
@@ -439,7 +439,7 @@ describe('two checkin replicas behind a round-robin proxy (the compose gateway i
       const login = await postJson(`${auth.url}/login`, { email: DEMO.email, password: DEMO.password });
       expect(login.status).toBe(200);
       const cookie = cookiePair(login, 'checkinapp')!;
-      const key = `ncc:session:${sessionIdOf(cookie)}`;
+      const key = sessionKeyOf(cookie);
       const before = await redis.client.xlen('ncc:checkins');
 
       let location = 2000;

@@ -3,7 +3,7 @@
  * on one spawned redis-server — the same steps as the README's curl walk-through.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cookiePair, postJson, sessionIdOf, type SpawnedRedis, spawnRedis } from '@ncc/testing';
+import { cookiePair, postJson, sessionIdOf, sessionKeyOf, type SpawnedRedis, spawnRedis } from '@ncc/testing';
 import { checkin, createUsers, DEMO, type ServiceProcess, spawnService } from './support/services.js';
 
 let redis: SpawnedRedis;
@@ -71,7 +71,7 @@ describe('the seed flow across both services', () => {
   it('when checkins are in flight while the user logs out, then the session stays destroyed (checkin never re-saves it)', async () => {
     const loginRes = await postJson(`${auth.url}/login`, { email: DEMO.email, password: DEMO.password });
     const cookie = cookiePair(loginRes, 'checkinapp')!;
-    const key = `ncc:session:${sessionIdOf(cookie)}`;
+    const key = sessionKeyOf(cookie);
     const inFlight = Array.from({ length: 30 }, (_, i) => checkin(checkinSvc.url, { userId: 77, locationId: 5000 + i, starRating: 4 }, cookie));
     const logout = fetch(`${auth.url}/logout`, { method: 'POST', headers: { cookie } });
     const statuses = (await Promise.all(inFlight)).map((r) => r.status);

@@ -1,20 +1,24 @@
 /**
  * `pnpm seed` and `pnpm user:add` as the user runs them: the real CLI in a child process against a
- * spawned redis-server. The full seed hashes 120 users at bcrypt cost 10, so it runs once (beforeAll)
- * and the later tests build on it.
+ * spawned redis-server. The demo file (120 users, bcrypt cost 10) is seeded once, by the first
+ * describe, on a Redis of its own. The other tests share a second Redis holding three users of that
+ * file (Al 77, Dev 1, Hana 2), written directly, and give the CLI small files of their own: they do
+ * not depend on what else the demo file holds or on the 120-user run.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
 import { postJson, type SpawnedRedis, spawnRedis } from '@ncc/testing';
-import { DEMO, login, ROOT, type StartedService, startAuth } from './support/services.js';
+import { DEMO, login, ROOT, type Stack, type StartedService, startAuth, startStack, type TestUser } from './support/services.js';
 
-let redis: SpawnedRedis;
-let auth: StartedService;
+const DEMO_USERS = (JSON.parse(readFileSync(join(ROOT, 'services/auth/data/demo-users.json'), 'utf8')) as { users: Required<TestUser>[] }).users;
+/** Three users of the demo file, exactly as it has them. */
+const FEW = DEMO_USERS.filter((u) => [77, 1, 2].includes(u.id));
+
 let tmp: string;
-let firstRun: CliResult;
 
 interface CliResult {
   code: number;
@@ -22,17 +26,19 @@ interface CliResult {
   stderr: string;
 }
 
-function runCli(script: 'seed' | 'user-add', args: string[] = []): Promise<CliResult> {
+/** The CLI as a user runs it; `stdin` is what is piped in (user:add reads the password there), else nothing. */
+function runCli(redisUrl: string, script: 'seed' | 'user-add', args: string[] = [], stdin = ''): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(
+    const child = execFile(
       process.execPath,
       ['--conditions=ncc-source', '--import', 'tsx', `services/auth/src/cli/${script}.ts`, ...args],
-      { cwd: ROOT, env: { PATH: process.env['PATH'], HOME: process.env['HOME'], REDIS_URL: redis.url }, timeout: 90_000 },
+      { cwd: ROOT, env: { PATH: process.env['PATH'], HOME: process.env['HOME'], REDIS_URL: redisUrl }, timeout: 90_000 },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
         resolve({ code, stdout, stderr });
       },
     );
+    child.stdin?.end(stdin);
   });
 }
 
@@ -43,67 +49,91 @@ function writeUsers(name: string, users: unknown[]): string {
 }
 
 /** Everything stored under the user prefix, to prove a refused run wrote nothing. */
-async function userSnapshot(): Promise<Record<string, unknown>> {
-  const keys = (await redis.client.keys('ncc:user:*')).sort();
+async function userSnapshot(client: Redis): Promise<Record<string, unknown>> {
+  const keys = (await client.keys('ncc:user:*')).sort();
   const out: Record<string, unknown> = {};
   for (const key of keys) {
-    out[key] = (await redis.client.type(key)) === 'hash' ? await redis.client.hgetall(key) : await redis.client.get(key);
+    out[key] = (await client.type(key)) === 'hash' ? await client.hgetall(key) : await client.get(key);
   }
   return out;
 }
 
-beforeAll(async () => {
+beforeAll(() => {
   tmp = mkdtempSync(join(tmpdir(), 'ncc-seed-test-'));
-  redis = await spawnRedis();
-  firstRun = await runCli('seed');
-  auth = await startAuth(redis.url);
-}, 120_000);
+});
 
 afterAll(async () => {
-  await auth?.close();
-  await redis?.stop();
+  await few?.close();
   rmSync(tmp, { recursive: true, force: true });
 });
 
-describe('pnpm seed', () => {
+describe('pnpm seed with the demo file', () => {
+  let demo: SpawnedRedis;
+  let demoAuth: StartedService;
+  let firstRun: CliResult;
+
+  beforeAll(async () => {
+    demo = await spawnRedis();
+    firstRun = await runCli(demo.url, 'seed');
+    demoAuth = await startAuth(demo.url);
+  }, 120_000);
+
+  afterAll(async () => {
+    await demoAuth?.close();
+    await demo?.stop();
+  });
+
   it('when run on an empty Redis, then it creates the 120 demo users with bcrypt hashes and email indexes', async () => {
     expect(firstRun.stderr).toBe('');
     expect(firstRun.code).toBe(0);
     expect(firstRun.stdout.trim()).toBe('Seeded users: 120 created, 0 updated, 0 skipped.');
 
-    const al = await redis.client.hgetall('ncc:user:77');
+    const al = await demo.client.hgetall('ncc:user:77');
     expect(al).toMatchObject({ id: '77', firstName: 'Al', lastName: 'Appelhof', email: DEMO.email });
     expect(al['password']).toMatch(/^\$2b\$10\$[./A-Za-z0-9]{53}$/);
-    expect(await redis.client.get(`ncc:user:email:${DEMO.email}`)).toBe('77');
-    expect((await redis.client.keys('ncc:user:email:*')).length).toBe(120);
-    const hashes = (await redis.client.keys('ncc:user:*')).filter((k) => /^ncc:user:\d+$/.test(k));
+    expect(await demo.client.get(`ncc:user:email:${DEMO.email}`)).toBe('77');
+    expect((await demo.client.keys('ncc:user:email:*')).length).toBe(120);
+    const hashes = (await demo.client.keys('ncc:user:*')).filter((k) => /^ncc:user:\d+$/.test(k));
     expect(hashes.length).toBe(120);
   });
 
   it('when the seeded demo user logs in with the documented password, then 200', async () => {
-    const res = await postJson(`${auth.url}/login`, { email: DEMO.email, password: DEMO.password });
+    const res = await postJson(`${demoAuth.url}/login`, { email: DEMO.email, password: DEMO.password });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ user: { id: 77, email: DEMO.email, firstName: 'Al', lastName: 'Appelhof' } });
   });
 
   it('when run again, then it creates nothing and changes nothing', async () => {
-    const before = await userSnapshot();
-    const again = await runCli('seed');
+    const before = await userSnapshot(demo.client);
+    const again = await runCli(demo.url, 'seed');
     expect(again.code).toBe(0);
     expect(again.stdout.trim()).toBe('Seeded users: 0 created, 0 updated, 120 skipped.');
-    expect(await userSnapshot()).toEqual(before);
+    expect(await userSnapshot(demo.client)).toEqual(before);
   });
+});
+
+/** The tests below share a Redis holding FEW (written directly) and the auth service on it. */
+let few: Stack;
+let redis: SpawnedRedis;
+let auth: StartedService;
+
+beforeAll(async () => {
+  few = await startStack({ users: FEW, checkins: 0 });
+  ({ redis, auth } = few);
+});
+
+describe('pnpm seed with a file of its own, on a few demo users', () => {
 
   it('when a user exists and the file changes its password, then without --force it is skipped; with --force it is updated', async () => {
     const file = writeUsers('changed.json', [{ id: 1, firstName: 'Dev', lastName: 'Kowalski', email: 'dev.kowalski@example.com', password: 'a-new-password-1' }]);
     const hashBefore = await redis.client.hget('ncc:user:1', 'password');
 
-    const skipped = await runCli('seed', ['--file', file]);
+    const skipped = await runCli(redis.url, 'seed', ['--file', file]);
     expect(skipped.code).toBe(0);
     expect(skipped.stdout.trim()).toBe('Seeded users: 0 created, 0 updated, 1 skipped.');
     expect(await redis.client.hget('ncc:user:1', 'password')).toBe(hashBefore);
 
-    const forced = await runCli('seed', ['--force', '--file', file]);
+    const forced = await runCli(redis.url, 'seed', ['--force', '--file', file]);
     expect(forced.code).toBe(0);
     expect(forced.stdout.trim()).toBe('Seeded users: 0 created, 1 updated, 0 skipped.');
     const hashAfter = await redis.client.hget('ncc:user:1', 'password');
@@ -116,7 +146,7 @@ describe('pnpm seed', () => {
     const hana = await redis.client.hgetall('ncc:user:2');
     expect(hana['email']).toBe('hana.tanaka@example.com');
     const file = writeUsers('renamed.json', [{ id: 2, firstName: 'Hana', lastName: 'Tanaka', email: 'hana.t@example.com', password: 'hana-new-pw-2' }]);
-    const run = await runCli('seed', ['--force', '--file', file]);
+    const run = await runCli(redis.url, 'seed', ['--force', '--file', file]);
     expect(run.code).toBe(0);
     expect(run.stdout.trim()).toBe('Seeded users: 0 created, 1 updated, 0 skipped.');
     expect(await redis.client.get('ncc:user:email:hana.t@example.com')).toBe('2');
@@ -130,40 +160,40 @@ describe('pnpm seed', () => {
       { id: 901, firstName: 'Pat', lastName: 'One', email: 'Pat.Twin@example.com', password: 'pw-901-pw' },
       { id: 902, firstName: 'Pat', lastName: 'Two', email: 'pat.twin@EXAMPLE.com', password: 'pw-902-pw' },
     ]);
-    const before = await userSnapshot();
+    const before = await userSnapshot(redis.client);
     const dbBefore = await redis.client.dbsize();
-    const run = await runCli('seed', ['--file', file]);
+    const run = await runCli(redis.url, 'seed', ['--file', file]);
     expect(run.code).toBe(1);
     expect(run.stdout).toBe('');
     expect(run.stderr).toContain('Users 901 and 902 share the email pat.twin@example.com (emails are case-insensitive)');
     expect(run.stderr).not.toMatch(/\n\s+at /); // a message, not a stack trace
     expect(await redis.client.dbsize()).toBe(dbBefore);
-    expect(await userSnapshot()).toEqual(before);
+    expect(await userSnapshot(redis.client)).toEqual(before);
   });
 
   it('when a new user in the file reuses the email of an existing user, then exit 1 naming both ids and nothing is written', async () => {
     const file = writeUsers('clash.json', [{ id: 903, firstName: 'Not', lastName: 'Al', email: 'AL.APPELHOF@example.com', password: 'whatever-1' }]);
-    const before = await userSnapshot();
-    const run = await runCli('seed', ['--file', file]);
+    const before = await userSnapshot(redis.client);
+    const run = await runCli(redis.url, 'seed', ['--file', file]);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('Email al.appelhof@example.com already belongs to user 77; refusing user 903');
-    expect(await userSnapshot()).toEqual(before);
+    expect(await userSnapshot(redis.client)).toEqual(before);
   });
 
   it('when the file is not a valid user list, then exit 1 with a message and nothing is written', async () => {
     const file = writeUsers('invalid.json', [{ id: 904, email: 'no-names@example.com', password: 'x'.repeat(73) }]);
-    const before = await userSnapshot();
-    const run = await runCli('seed', ['--file', file]);
+    const before = await userSnapshot(redis.client);
+    const run = await runCli(redis.url, 'seed', ['--file', file]);
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/not a valid user list/);
     expect(run.stderr).toMatch(/password/);
-    expect(await userSnapshot()).toEqual(before);
+    expect(await userSnapshot(redis.client)).toEqual(before);
   });
 });
 
 describe('pnpm user:add', () => {
   it('when a new email and password are given, then the user is created with a bcrypt hash and can log in', async () => {
-    const run = await runCli('user-add', ['--email', 'New.Person@example.com', '--password', 'brand-new-pw', '--first-name', 'New', '--last-name', 'Person']);
+    const run = await runCli(redis.url, 'user-add', ['--email', 'New.Person@example.com', '--first-name', 'New', '--last-name', 'Person'], 'brand-new-pw\n');
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     const match = /^User (\d+) <New\.Person@example\.com> created\.$/.exec(run.stdout.trim());
@@ -180,12 +210,12 @@ describe('pnpm user:add', () => {
   });
 
   it('when the email already belongs to another user (any case), then exit 1 naming both ids and nothing is written', async () => {
-    const before = await userSnapshot();
-    const run = await runCli('user-add', ['--email', 'Al.Appelhof@Example.com', '--password', 'another-pw']);
+    const before = await userSnapshot(redis.client);
+    const run = await runCli(redis.url, 'user-add', ['--email', 'Al.Appelhof@Example.com'], 'another-pw');
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/Email al\.appelhof@example\.com already belongs to user 77; refusing user \d+/);
     // The refused run may only have moved the id counter, never a user or an email index.
-    const after = await userSnapshot();
+    const after = await userSnapshot(redis.client);
     delete after['ncc:user:next-id'];
     const expected = { ...before };
     delete expected['ncc:user:next-id'];
@@ -195,10 +225,10 @@ describe('pnpm user:add', () => {
   });
 
   it('when the password is over 72 bytes or the email is missing, then exit 1 with usage', async () => {
-    const long = await runCli('user-add', ['--email', 'long@example.com', '--password', 'é'.repeat(37)]);
+    const long = await runCli(redis.url, 'user-add', ['--email', 'long@example.com'], 'é'.repeat(37));
     expect(long.code).toBe(1);
     expect(long.stderr).toMatch(/password/);
-    const missing = await runCli('user-add', ['--password', 'x']);
+    const missing = await runCli(redis.url, 'user-add', [], 'x');
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/usage/);
     expect(await redis.client.exists('ncc:user:email:long@example.com')).toBe(0);

@@ -5,11 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '@ncc/service-kit';
+import { sleep, until } from '@ncc/testing';
 import { launch, type Managed } from '../scripts/start/children.js';
 import { CrashTracker, DEFAULT_RESTART_POLICY, describeExit, type RestartPolicy, restartPolicyFromEnv, seconds, Supervisor } from '../scripts/start/supervisor.js';
 import { ROOT } from './support/services.js';
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function alive(pid: number): boolean {
   try {
@@ -112,14 +111,6 @@ function supervise(script: string, policy: Partial<RestartPolicy>, options: { su
   return { supervisor, launched, reports, gaveUp };
 }
 
-async function until(probe: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!probe()) {
-    if (performance.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await sleep(10);
-  }
-}
-
 describe('the supervisor, with real processes that crash at once', () => {
   it('when a process keeps exiting with code 3, then it is restarted after 50, 100, 150 (capped) ms, and the 4th crash gives up', async () => {
     const { supervisor, launched, reports, gaveUp } = supervise('process.exit(3)', { initialDelayMs: 50, maxDelayMs: 150, maxRestarts: 3 });
@@ -154,14 +145,14 @@ describe('the supervisor, with real processes that crash at once', () => {
 
   it('when each process stayed up longer than stableAfterMs before crashing, then every restart is attempt 1 and it never gives up', async () => {
     const { supervisor, reports } = supervise('setTimeout(() => process.exit(3), 250)', { initialDelayMs: 20, maxRestarts: 1, stableAfterMs: 200 });
-    await until(() => reports.length >= 3, 10_000);
+    await until('3 reports', 10_000, () => reports.length >= 3, 10);
     await supervisor.stop('SIGTERM', 1000);
     expect(reports.map((r) => r.line)).toEqual(Array(reports.length).fill('crasher exited with code 3; restarting in 0.02 s (attempt 1 of 1).'));
   });
 
   it('when stop() is called while a restart is pending, then the restart never happens', async () => {
     const { supervisor, launched, reports } = supervise('process.exit(3)', { initialDelayMs: 300 });
-    await until(() => reports.length === 1, 10_000);
+    await until('1 report', 10_000, () => reports.length === 1, 10);
     expect(supervisor.restartPending()).toBe(true);
     expect(await supervisor.stop('SIGTERM', 1000)).toBe(3);
     expect(supervisor.restartPending()).toBe(false);
@@ -171,7 +162,7 @@ describe('the supervisor, with real processes that crash at once', () => {
 
   it('when it is asked whether to restart and the answer is no (pnpm start is stopping), then nothing is started', async () => {
     const { launched, reports } = supervise('process.exit(3)', { initialDelayMs: 20 }, { mayRestart: () => false });
-    await until(() => reports.length === 1, 10_000);
+    await until('1 report', 10_000, () => reports.length === 1, 10);
     await sleep(200);
     expect(launched).toHaveLength(1);
   });

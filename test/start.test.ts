@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, postJson, spawnRedis, type SpawnedRedis } from '@ncc/testing';
+import { freePort, postJson, sleep, spawnRedis, type SpawnedRedis } from '@ncc/testing';
 import { checkin, createUsers, DEMO, login, ROOT } from './support/services.js';
 
 interface StartRun {
@@ -298,7 +298,7 @@ describe('pnpm start', () => {
         break;
       }
       if (performance.now() - killed > 30_000) throw new Error(`auth did not answer again within 30 s:\n${run.output()}`);
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
     const output = run.output();
     expect(output).toContain('auth was killed by SIGKILL; restarting in 0.5 s (attempt 1 of 5).');
@@ -350,7 +350,7 @@ describe('pnpm start', () => {
       });
       if (!error) break;
       if (error.code !== 'EADDRINUSE' || performance.now() - started > 5000) throw error;
-      await new Promise((r) => setTimeout(r, 10));
+      await sleep(10);
     }
     try {
       const code = await run.exited;

@@ -1,7 +1,11 @@
-import { mkdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { delimiter, join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
 import { launch, type Managed } from './children.js';
+import { ROOT } from './config.js';
 
 export type Probe = { ok: true } | { ok: false; reason: string };
 
@@ -40,6 +44,41 @@ export function portTaken(port: number): Promise<boolean> {
 }
 
 export class RedisServerMissingError extends Error {}
+
+/** Whether `command` is an executable file in one of the directories of `path` (the PATH variable). */
+export function onPath(command: string, path = process.env['PATH'] ?? ''): boolean {
+  return path.split(delimiter).some((dir) => {
+    if (dir === '') return false;
+    try {
+      const file = join(dir, command);
+      accessSync(file, constants.X_OK);
+      return statSync(file).isFile();
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * Install redis-server with scripts/install-system-deps.sh (the same script the test set-up uses):
+ * apt-get as root or through sudo, Homebrew on macOS, else one line naming what to install. Its lines
+ * go to `report` as they come; stdin is passed on, so sudo can ask for a password at a terminal.
+ * Resolves to whether it succeeded; false too when there is no bash to run it with.
+ */
+export function installRedisServer(report: (line: string) => void): Promise<boolean> {
+  return new Promise((resolve) => {
+    const child = spawn('bash', [join(ROOT, 'scripts', 'install-system-deps.sh'), 'redis-server'], {
+      cwd: ROOT,
+      stdio: ['inherit', 'pipe', 'pipe'],
+    });
+    for (const stream of [child.stdout, child.stderr]) createInterface({ input: stream }).on('line', report);
+    child.once('error', (err) => {
+      report(`Could not run scripts/install-system-deps.sh: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'bash is not on PATH' : err.message}.`);
+      resolve(false);
+    });
+    child.once('exit', (code) => resolve(code === 0));
+  });
+}
 
 /** redis-server from PATH on 127.0.0.1:`port`, with append-only persistence in `dir`. Not yet answering: see waitForLocalRedis. */
 export function launchLocalRedis(port: number, dir: string): Managed {

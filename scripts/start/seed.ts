@@ -1,41 +1,85 @@
-import { readFileSync } from 'node:fs';
-import { z } from 'zod';
-import { closeRedis, createRedisClient, createServiceLogger, waitForRedis } from '@ncc/service-kit';
-import { UsersRepository } from '../../services/auth/src/data-access/users-repository.js';
-import { BcryptHasher } from '../../services/auth/src/domain/passwords.js';
-import { userSchema } from '../../services/auth/src/domain/schemas.js';
-import { seedUsers } from '../../services/auth/src/domain/seeding.js';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { ROOT } from './config.js';
 
 /** The demo user: its presence means "seeded". */
 export const DEMO_USER_ID = 77;
-const fileSchema = z.object({ users: z.array(userSchema).min(1) });
+/** The auth service's seed CLI, exactly what `pnpm seed` runs: its file format, validation and bcrypt cost. */
+const SEED_CLI = ['--conditions=ncc-source', '--import', 'tsx', join(ROOT, 'services', 'auth', 'src', 'cli', 'seed.ts')];
+
+/** Whether the demo user is stored: its hash key as documented in the README (`ncc:user:<id>`). */
+async function demoUserExists(redisUrl: string): Promise<boolean> {
+  const redis = new Redis(redisUrl, { lazyConnect: true, connectTimeout: 2000, commandTimeout: 5000, maxRetriesPerRequest: 1 });
+  redis.on('error', () => undefined); // the command's own rejection says what went wrong
+  try {
+    await redis.connect();
+    return (await redis.exists(`ncc:user:${DEMO_USER_ID}`)) === 1;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+interface SeedCounts {
+  created: number;
+  skipped: number;
+}
+
+/** `pnpm seed --file <file>` against `redisUrl`; its counts, or its own error message. */
+function runSeedCli(redisUrl: string, file: string): Promise<SeedCounts> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [...SEED_CLI, '--file', file], { cwd: ROOT, env: { ...process.env, REDIS_URL: redisUrl } }, (err, stdout, stderr) => {
+      const counts = /Seeded users: (\d+) created, (\d+) updated, (\d+) skipped\./.exec(stdout);
+      if (err || !counts) {
+        reject(new Error(stderr.trim() || stdout.trim() || (err ? err.message : 'the seed CLI printed no counts')));
+        return;
+      }
+      resolve({ created: Number(counts[1]), skipped: Number(counts[3]) });
+    });
+  });
+}
 
 /**
- * Seed the users of `file` (by default the same file as `pnpm seed`, with the same idempotent domain
- * code) unless the demo user is there. The demo user's presence is the quick check: hashing
- * 120 passwords takes seconds, a restart should not pay for it again.
+ * Seed the users of `file` (by default the same file as `pnpm seed`) with the seed CLI, unless the
+ * demo user is there. The demo user's presence is the quick check: hashing 120 passwords takes
+ * seconds, a restart should not pay for it again.
  */
 export async function seedDemoUsersIfMissing(redisUrl: string, file: string): Promise<string> {
-  const logger = createServiceLogger('seed', { NODE_ENV: 'development', LOG_LEVEL: 'error' });
-  const redis = createRedisClient({ REDIS_URL: redisUrl, REDIS_COMMAND_TIMEOUT_MS: 5000, REDIS_CONNECT_TIMEOUT_MS: 2000 }, logger);
+  if (await demoUserExists(redisUrl)) return `Demo users already there (user ${DEMO_USER_ID} exists): not seeding.`;
+  const started = Date.now();
+  // The demo user goes last, in a second run: its presence then means the whole seed finished, even if
+  // an earlier run was stopped half-way (the seed is idempotent, so that run's users are simply skipped).
+  // A file that is not a user list goes to the CLI as it is, which says what is wrong with it.
+  let runs = [file];
+  let dir: string | undefined;
   try {
-    await waitForRedis(redis, 10_000);
-    const repository = new UsersRepository(redis);
-    if (await repository.exists(DEMO_USER_ID)) return `Demo users already there (user ${DEMO_USER_ID} exists): not seeding.`;
-    const parsed = fileSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
-    if (!parsed.success) {
-      throw new Error(`${file} is not a valid user list: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    const users = (JSON.parse(readFileSync(file, 'utf8')) as { users?: unknown }).users;
+    if (Array.isArray(users) && users.length > 0) {
+      const isDemo = (u: unknown): boolean => (u as { id?: unknown } | null)?.id === DEMO_USER_ID;
+      dir = mkdtempSync(join(tmpdir(), 'ncc-start-seed-'));
+      runs = [users.filter((u) => !isDemo(u)), users.filter(isDemo)]
+        .filter((part) => part.length > 0)
+        .map((part, i) => {
+          const partFile = join(dir!, `users-${i}.json`);
+          writeFileSync(partFile, JSON.stringify({ users: part }));
+          return partFile;
+        });
     }
-    const { users } = parsed.data;
-    const started = Date.now();
-    const deps = { repository, hasher: new BcryptHasher(10) };
-    // The demo user goes last, on its own: its presence then means the whole seed finished, even if an
-    // earlier run was stopped half-way (the seed is idempotent, so that run's users are simply skipped).
-    const first = await seedUsers(users.filter((u) => u.id !== DEMO_USER_ID), deps, { force: false });
-    const last = await seedUsers(users.filter((u) => u.id === DEMO_USER_ID), deps, { force: false });
+  } catch {
+    // Unreadable or not JSON: the CLI reports it.
+  }
+  try {
+    const total: SeedCounts = { created: 0, skipped: 0 };
+    for (const run of runs) {
+      const counts = await runSeedCli(redisUrl, run);
+      total.created += counts.created;
+      total.skipped += counts.skipped;
+    }
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    return `Seeded demo users in ${seconds} s: ${first.created + last.created} created, ${first.skipped + last.skipped} already there.`;
+    return `Seeded demo users in ${seconds} s: ${total.created} created, ${total.skipped} already there.`;
   } finally {
-    await closeRedis(redis);
+    if (dir) rmSync(dir, { recursive: true, force: true });
   }
 }

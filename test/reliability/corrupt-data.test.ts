@@ -3,10 +3,11 @@
  * migration) is treated as "no session" / "invalid login" with a warning — never a 500.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sessionIdOf, type SpawnedRedis, spawnRedis } from '@ncc/testing';
-import { createUsers, DEMO, login, type StartedService, startAuth, startCheckin } from '../support/services.js';
+import { sessionIdOf, sessionKeyOf, type SpawnedRedis } from '@ncc/testing';
+import { DEMO, login, type Stack, type StartedService, startStack } from '../support/services.js';
 import { call, postJsonTimed } from './helpers.js';
 
+let stack: Stack;
 let redis: SpawnedRedis;
 let auth: StartedService;
 let checkin: StartedService;
@@ -15,16 +16,12 @@ const BROKEN = { id: 501, email: 'broken.hash@example.com', password: 'secret123
 const GARBAGE = { id: 502, email: 'garbage.hash@example.com', password: 'secret123' };
 
 beforeAll(async () => {
-  redis = await spawnRedis();
-  await createUsers(redis.url, [DEMO, BROKEN, GARBAGE]);
-  auth = await startAuth(redis.url);
-  checkin = await startCheckin(redis.url);
+  stack = await startStack({ users: [DEMO, BROKEN, GARBAGE] });
+  ({ redis, auth, checkin } = stack);
 });
 
 afterAll(async () => {
-  await auth?.close();
-  await checkin?.close();
-  await redis?.stop();
+  await stack?.close();
 });
 
 const corruptValues: [string, string, RegExp][] = [
@@ -39,7 +36,7 @@ describe('when a session key holds data the services did not write', () => {
   for (const [label, value, warning] of corruptValues) {
     it(`when it holds ${label}, then /me and checkin answer 401 (not 500) and log a warning`, async () => {
       const cookie = await login(auth.url);
-      const key = `ncc:session:${sessionIdOf(cookie)}`;
+      const key = sessionKeyOf(cookie);
       await redis.client.set(key, value, 'KEEPTTL');
       const keysBefore = await redis.client.dbsize();
       const authWarnings = auth.logs.find(warning).length;
@@ -74,13 +71,13 @@ describe('when a session key holds data the services did not write', () => {
 
   it('when the user logs in again with that cookie, then login succeeds with a fresh session', async () => {
     const cookie = await login(auth.url);
-    await redis.client.set(`ncc:session:${sessionIdOf(cookie)}`, '{oops', 'KEEPTTL');
+    await redis.client.set(sessionKeyOf(cookie), '{oops', 'KEEPTTL');
     const again = await postJsonTimed(`${auth.url}/login`, { email: DEMO.email, password: DEMO.password }, { cookie });
     expect(again.status, again.text).toBe(200);
     const fresh = again.headers.getSetCookie().find((c) => c.startsWith('checkinapp='))?.split(';')[0];
     expect(fresh).toBeDefined();
     expect(sessionIdOf(fresh!)).not.toBe(sessionIdOf(cookie));
-    expect(await redis.client.exists(`ncc:session:${sessionIdOf(fresh!)}`)).toBe(1);
+    expect(await redis.client.exists(sessionKeyOf(fresh!))).toBe(1);
   });
 });
 

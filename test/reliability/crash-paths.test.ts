@@ -13,9 +13,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CRASH_EXIT_CODE, CRASH_EXIT_MARGIN_MS } from '@ncc/service-kit';
-import { freePort, type SpawnedRedis, spawnRedis } from '@ncc/testing';
+import { freePort, type SpawnedRedis, spawnRedis, until } from '@ncc/testing';
 import { ROOT } from '../support/services.js';
-import { call, connectionRefused, until } from './helpers.js';
+import { call, connectionRefused } from './helpers.js';
 
 /** Sent with the requests around a crash; none of them may reach the log. */
 const SECRETS = {
@@ -85,7 +85,7 @@ async function spawnFaulty(env: Record<string, string> = {}, waitFor: RegExp | n
       .map((l) => JSON.parse(l) as Record<string, unknown>);
   if (waitFor) {
     await Promise.race([
-      until(async () => waitFor.test(output), 20_000, 50),
+      until(`the fixture's ${String(waitFor)}`, 20_000, () => waitFor.test(output)),
       exited.then(({ code }) => {
         throw new Error(`the fixture exited (${code}) before starting:\n${output}`);
       }),
@@ -96,8 +96,7 @@ async function spawnFaulty(env: Record<string, string> = {}, waitFor: RegExp | n
 
 /** Poll the fixture's log until an entry matches; returns it. */
 async function logEntry(faulty: Faulty, match: (entry: Record<string, unknown>) => boolean, timeoutMs = 5000): Promise<Record<string, unknown>> {
-  await until(async () => faulty.logLines().some(match), timeoutMs, 10);
-  return faulty.logLines().find(match)!;
+  return until('a matching log entry', timeoutMs, () => faulty.logLines().find(match), 10);
 }
 
 const withMessage =

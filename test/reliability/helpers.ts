@@ -48,22 +48,6 @@ export function expectUnavailable(answer: Answer, label: string): void {
   expect(answer.headers.getSetCookie().filter((c) => c.startsWith('checkinapp='))).toEqual([]);
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Poll `probe` until it returns true; resolves with the elapsed ms or throws after `timeoutMs`. */
-export async function until(probe: () => Promise<boolean>, timeoutMs: number, stepMs = 100): Promise<number> {
-  const started = performance.now();
-  for (;;) {
-    try {
-      if (await probe()) return performance.now() - started;
-    } catch {
-      /* not yet */
-    }
-    if (performance.now() - started > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await sleep(stepMs);
-  }
-}
-
 /** True when a brand-new TCP connection to the port is refused. */
 export function connectionRefused(port: number): Promise<boolean> {
   return new Promise((resolve) => {

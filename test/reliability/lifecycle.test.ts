@@ -4,9 +4,9 @@
  * graceful shutdown on SIGTERM / SIGINT with a request in flight.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cookiePair, sessionIdOf, type SpawnedRedis, spawnRedis } from '@ncc/testing';
+import { cookiePair, sessionKeyOf, sleep, type SpawnedRedis, spawnRedis, until } from '@ncc/testing';
 import { createUsers, DEMO, login, type ServiceProcess, spawnService, type StartedService, startAuth } from '../support/services.js';
-import { call, connectionRefused, sleep, until } from './helpers.js';
+import { call, connectionRefused } from './helpers.js';
 
 let redis: SpawnedRedis;
 
@@ -23,9 +23,7 @@ afterAll(async () => {
 
 /** Wait until the child's output matches; returns the match. */
 async function waitForOutput(service: ServiceProcess, pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
-  let match: RegExpMatchArray | null = null;
-  await until(async () => (match = service.output().match(pattern)) !== null, timeoutMs, 50);
-  return match!;
+  return until(`output matching ${String(pattern)}`, timeoutMs, () => service.output().match(pattern) ?? undefined);
 }
 
 describe('when a service starts while Redis is down', () => {
@@ -60,7 +58,7 @@ describe('when a service starts while Redis is down', () => {
     expect((await call(`${service.url}/readyz`)).status).toBe(200);
     expect((await call(`${service.url}/healthz`)).status).toBe(200);
     const cookie = await login(service.url);
-    expect(await redis.client.exists(`ncc:session:${sessionIdOf(cookie)}`)).toBe(1);
+    expect(await redis.client.exists(sessionKeyOf(cookie))).toBe(1);
     expect(await service.stop('SIGTERM')).toBe(0);
   });
 
@@ -137,7 +135,7 @@ describe('when a service is told to stop while a request is in flight', () => {
           expect(body).toEqual({ user: { id: DEMO.id, email: DEMO.email, firstName: DEMO.firstName, lastName: DEMO.lastName } });
           const pair = cookiePair(res, 'checkinapp');
           expect(pair).toBeDefined();
-          expect(await redis.client.exists(`ncc:session:${sessionIdOf(pair!)}`)).toBe(1);
+          expect(await redis.client.exists(sessionKeyOf(pair!))).toBe(1);
         } else {
           expect(res.status, text).toBe(202);
           expect(body).toEqual({ id: expect.stringMatching(/^\d+-\d+$/) as string });

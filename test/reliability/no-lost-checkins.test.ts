@@ -14,9 +14,8 @@
  * a script after reconnecting and the request itself got 422 ("other" here) for its own checkin.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SpawnedRedis } from '@ncc/testing';
+import { sleep, type SpawnedRedis, until } from '@ncc/testing';
 import { DEMO, login, type StartedService, startStack } from '../support/services.js';
-import { sleep, until } from './helpers.js';
 
 interface Sent {
   locationId: number;
@@ -107,7 +106,7 @@ describe('when Redis is killed and restarted while checkins stream in', () => {
 
     await Promise.all([chaos(), ...Array.from({ length: WORKERS }, worker)]);
     // Let the client finish reconnecting before reading the stream.
-    await until(async () => (await redis.client.ping()) === 'PONG', 5000);
+    await until('the test client answering again', 5000, async () => (await redis.client.ping()) === 'PONG');
   }, 60_000);
 
   it('then every 202 has exactly its entry in ncc:checkins and no 503 has one (except a reply lost in a kill or reset)', async () => {

@@ -3,10 +3,32 @@
  * recovery on the same append-only data dir, and /readyz vs /healthz — against both services.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sessionIdOf, type SpawnedRedis } from '@ncc/testing';
-import { DEMO, login, type StartedService, startStack } from '../support/services.js';
-import { type Answer, call, expectUnavailable, postJsonTimed, sleep, until } from './helpers.js';
+import { sessionKeyOf, type SpawnedRedis, until } from '@ncc/testing';
+import { DEMO, login, type Stack, type StartedService, startStack } from '../support/services.js';
+import { type Answer, call, expectUnavailable, postJsonTimed } from './helpers.js';
 
+/**
+ * How soon requests succeed again after Redis is back on its port: the client's next reconnect attempt
+ * comes at most 2 s after its last one (reconnectDelay in service-kit caps the backoff at 2 s; the
+ * README promises "at most ~2 s"), plus 1 s for a loaded 2-core machine. The polls below give up only
+ * much later, so a slower recovery fails on this bound, with the time it took.
+ */
+const RECOVERY_BOUND_MS = 3000;
+const GIVE_UP_MS = 15_000;
+
+/** Poll until `probe` holds; resolves with the ms it took. */
+async function msUntil(what: string, probe: () => Promise<boolean>): Promise<number> {
+  const started = performance.now();
+  await until(what, GIVE_UP_MS, async () => (await probe()) || undefined, 50);
+  return performance.now() - started;
+}
+
+/** Every command each service sent so far has run: a round trip on its own connection comes after them. */
+async function servicesSettled(): Promise<void> {
+  await Promise.all([auth.redis.ping(), checkin.redis.ping()]);
+}
+
+let stack: Stack;
 let redis: SpawnedRedis;
 let auth: StartedService;
 let checkin: StartedService;
@@ -17,17 +39,23 @@ let nextLocation = 1;
 
 const checkinBody = (): { userId: number; locationId: number; starRating: number } => ({ userId: DEMO.id, locationId: nextLocation++, starRating: 4 });
 
-/** Every request of the issue's list that needs Redis, each timed to the last byte of its body. */
+/**
+ * Every request of the issue's list that needs Redis, each timed to the last byte of its body. They
+ * are independent and sent at once: each is timed on its own, and a hung Redis costs one command
+ * timeout for all of them instead of one each.
+ */
 async function requestsNeedingRedis(): Promise<Record<string, Answer>> {
-  return {
-    'login': await postJsonTimed(`${auth.url}/login`, { email: DEMO.email, password: DEMO.password }),
-    'login with a cookie': await postJsonTimed(`${auth.url}/login`, { email: DEMO.email, password: DEMO.password }, { cookie }),
-    'GET /logout with a cookie': await call(`${auth.url}/logout`, { headers: { cookie } }),
-    'POST /logout with a cookie': await call(`${auth.url}/logout`, { method: 'POST', headers: { cookie } }),
-    'GET /me with a cookie': await call(`${auth.url}/me`, { headers: { cookie } }),
-    'GET /visits with a cookie': await call(`${auth.url}/visits`, { headers: { cookie } }),
-    'POST /api/checkin with a cookie': await postJsonTimed(`${checkin.url}/api/checkin`, checkinBody(), { cookie }),
+  const requests: Record<string, () => Promise<Answer>> = {
+    'login': () => postJsonTimed(`${auth.url}/login`, { email: DEMO.email, password: DEMO.password }),
+    'login with a cookie': () => postJsonTimed(`${auth.url}/login`, { email: DEMO.email, password: DEMO.password }, { cookie }),
+    'GET /logout with a cookie': () => call(`${auth.url}/logout`, { headers: { cookie } }),
+    'POST /logout with a cookie': () => call(`${auth.url}/logout`, { method: 'POST', headers: { cookie } }),
+    'GET /me with a cookie': () => call(`${auth.url}/me`, { headers: { cookie } }),
+    'GET /visits with a cookie': () => call(`${auth.url}/visits`, { headers: { cookie } }),
+    'POST /api/checkin with a cookie': () => postJsonTimed(`${checkin.url}/api/checkin`, checkinBody(), { cookie }),
   };
+  const entries = await Promise.all(Object.entries(requests).map(async ([label, send]) => [label, await send()] as const));
+  return Object.fromEntries(entries);
 }
 
 async function sessionKeys(): Promise<string[]> {
@@ -35,16 +63,15 @@ async function sessionKeys(): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  ({ redis, auth, checkin } = await startStack({ redis: { appendOnly: true, appendFsync: 'always' } }));
+  stack = await startStack({ redis: { appendOnly: true, appendFsync: 'always' } });
+  ({ redis, auth, checkin } = stack);
   cookie = await login(auth.url);
-  sessionKey = `ncc:session:${sessionIdOf(cookie)}`;
+  sessionKey = sessionKeyOf(cookie);
 });
 
 afterAll(async () => {
-  redis.resume();
-  await auth?.close();
-  await checkin?.close();
-  await redis?.stop();
+  redis?.resume();
+  await stack?.close();
 });
 
 describe('when Redis refuses connections (killed)', () => {
@@ -99,13 +126,13 @@ describe('when Redis refuses connections (killed)', () => {
     beforeAll(async () => {
       await redis.start();
       // The service is not restarted: its client reconnects by itself (backoff capped at 2 s).
-      recoveryMs = await until(async () => (await call(`${auth.url}/me`, { headers: { cookie } })).status === 200, 5000, 50);
+      recoveryMs = await msUntil('auth /me answers 200 again', async () => (await call(`${auth.url}/me`, { headers: { cookie } })).status === 200);
     });
 
-    it('then requests succeed again within 5 s, without restarting the service', async () => {
+    it('then requests succeed again within the reconnect bound (2 s backoff cap + 1 s), without restarting the service', async () => {
       console.log(`recovery after restart: /me answered 200 after ${recoveryMs.toFixed(0)} ms`);
-      expect(recoveryMs).toBeLessThan(5000);
-      await until(async () => (await call(`${checkin.url}/readyz`)).status === 200, 5000, 50);
+      expect(recoveryMs).toBeLessThan(RECOVERY_BOUND_MS);
+      await until('checkin /readyz answers 200 again', GIVE_UP_MS, async () => (await call(`${checkin.url}/readyz`)).status === 200 || undefined);
       expect((await call(`${auth.url}/readyz`)).status).toBe(200);
     });
 
@@ -132,16 +159,21 @@ describe('when Redis hangs (SIGSTOP: the TCP connection stays open but nothing a
   let ready: Answer;
   let health: Answer;
   let noCookie: Answer;
+  let resumedAt: number;
 
   beforeAll(async () => {
     redis.pause();
     try {
-      answers = await requestsNeedingRedis();
-      ready = await call(`${auth.url}/readyz`);
-      health = await call(`${auth.url}/healthz`);
-      noCookie = await postJsonTimed(`${checkin.url}/api/checkin`, checkinBody());
+      // All at once while Redis is stopped: each is timed on its own.
+      [answers, ready, health, noCookie] = await Promise.all([
+        requestsNeedingRedis(),
+        call(`${auth.url}/readyz`),
+        call(`${auth.url}/healthz`),
+        postJsonTimed(`${checkin.url}/api/checkin`, checkinBody()),
+      ]);
     } finally {
       redis.resume();
+      resumedAt = performance.now();
     }
   });
 
@@ -168,9 +200,12 @@ describe('when Redis hangs (SIGSTOP: the TCP connection stays open but nothing a
     expect(health.status).toBe(200);
   });
 
-  it('then once Redis continues, requests succeed again with no restart and the old session is intact', async () => {
-    const ms = await until(async () => (await call(`${auth.url}/me`, { headers: { cookie } })).status === 200, 5000, 50);
-    expect(ms).toBeLessThan(5000);
+  it('then once Redis continues, requests succeed again within 1 s (the connection was kept: no reconnect) with no restart and the old session is intact', async () => {
+    await msUntil('auth /me answers 200 again', async () => (await call(`${auth.url}/me`, { headers: { cookie } })).status === 200);
+    const sinceResume = performance.now() - resumedAt;
+    console.log(`recovery after SIGCONT: /me answered 200 ${sinceResume.toFixed(0)} ms after the resume`);
+    // A client that dropped its connection on the timeouts would wait for a reconnect (up to 2 s).
+    expect(sinceResume).toBeLessThan(1000);
     expect((await call(`${auth.url}/readyz`)).status).toBe(200);
     expect(await redis.client.exists(sessionKey)).toBe(1);
     const accepted = await postJsonTimed(`${checkin.url}/api/checkin`, checkinBody(), { cookie });
@@ -187,8 +222,10 @@ describe('when Redis answers reads but holds every write (CLIENT PAUSE WRITE, as
     let loginAnswer: Answer;
     let checkinAnswer: Answer;
     try {
-      loginAnswer = await postJsonTimed(`${auth.url}/login`, { email: DEMO.email, password: DEMO.password });
-      checkinAnswer = await postJsonTimed(`${checkin.url}/api/checkin`, body, { cookie });
+      [loginAnswer, checkinAnswer] = await Promise.all([
+        postJsonTimed(`${auth.url}/login`, { email: DEMO.email, password: DEMO.password }),
+        postJsonTimed(`${checkin.url}/api/checkin`, body, { cookie }),
+      ]);
     } finally {
       await redis.client.call('CLIENT', 'UNPAUSE');
     }
@@ -198,8 +235,9 @@ describe('when Redis answers reads but holds every write (CLIENT PAUSE WRITE, as
     // Reads still work here, so login pays its bcrypt compare (~0.1–0.5 s on a busy 2-core box) before the held write times out.
     expect(loginAnswer.ms).toBeLessThan(2500);
     expect(checkinAnswer.ms).toBeLessThan(1500);
-    await sleep(100);
-    // The held writes run once the pause ends: the refused login stored no session...
+    // The held writes run once the pause ends; a round trip on each service's connection comes after them.
+    await servicesSettled();
+    // The refused login stored no session...
     expect(await sessionKeys()).toEqual(keysBefore);
     // ...but the checkin script had already reached Redis and runs now: a 503 after a timeout is not a
     // guaranteed no-op (docs/readme/reliability.md). The duplicate check makes the client's retry safe:
@@ -213,15 +251,25 @@ describe('when Redis answers reads but holds every write (CLIENT PAUSE WRITE, as
 
 describe('when Redis is shut down politely (SIGTERM) and comes back', () => {
   it('then /readyz goes 503 while it is away and 200 once it is back; /healthz stays 200 throughout', async () => {
+    const xlenBefore = await redis.client.xlen('ncc:checkins');
     await redis.shutdown();
-    await until(async () => (await call(`${checkin.url}/readyz`)).status === 503, 2000, 20);
+    // /readyz pings with the command timeout (1 s): it notices within about that.
+    const downMs = await msUntil('checkin /readyz answers 503', async () => (await call(`${checkin.url}/readyz`)).status === 503);
+    expect(downMs).toBeLessThan(1500);
     expect((await call(`${checkin.url}/healthz`)).status).toBe(200);
     expectUnavailable(await postJsonTimed(`${checkin.url}/api/checkin`, checkinBody(), { cookie }), 'checkin');
     await redis.start();
-    const ms = await until(async () => (await call(`${checkin.url}/readyz`)).status === 200, 5000, 50);
-    expect(ms).toBeLessThan(5000);
+    const upMs = await msUntil('checkin /readyz answers 200 again', async () => (await call(`${checkin.url}/readyz`)).status === 200);
+    console.log(`polite shutdown: /readyz 503 after ${downMs.toFixed(0)} ms, 200 again ${upMs.toFixed(0)} ms after the restart`);
+    expect(upMs).toBeLessThan(RECOVERY_BOUND_MS);
     expect((await call(`${checkin.url}/healthz`)).status).toBe(200);
-    expect((await postJsonTimed(`${checkin.url}/api/checkin`, checkinBody(), { cookie })).status).toBe(202);
-    await sleep(0);
+    const body = checkinBody();
+    const accepted = await postJsonTimed(`${checkin.url}/api/checkin`, body, { cookie });
+    expect(accepted.status).toBe(202);
+    // The 503 during the outage stored nothing; the 202 afterwards stored exactly its checkin.
+    const id = (accepted.body as { id: string }).id;
+    expect(await redis.client.xlen('ncc:checkins')).toBe(xlenBefore + 1);
+    const [entry] = await redis.client.xrange('ncc:checkins', id, id);
+    expect(entry?.[1].slice(0, 6)).toEqual(['userId', String(DEMO.id), 'locationId', String(body.locationId), 'starRating', '4']);
   });
 });

@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster, type Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { postJson, sessionIdOf } from '@ncc/testing';
+import { postJson, sessionIdOf, sessionKeyOf, sleep, until } from '@ncc/testing';
 import { checkin, DEMO, login, ROOT, startAuth, startCheckin, type StartedService } from '../support/services.js';
-import { type LocalCluster, startCluster, until } from './topology.js';
+import { type LocalCluster, startCluster } from './topology.js';
 
 let cluster: LocalCluster;
 let auth: StartedService;
@@ -167,9 +167,14 @@ describe('Redis Cluster (REDIS_CLUSTER_NODES)', () => {
     }
     expect(new Set(sids).size).toBe(50);
 
-    // Stop watching before the test's own per-node SCAN, which is allowed here and only here
-    // (after a moment for the monitor feed of the logins to arrive).
-    await new Promise((r) => setTimeout(r, 300));
+    // Stop watching before the test's own per-node SCAN, which is allowed here and only here — once
+    // the monitor feeds have caught up: each node's feed is in execution order, so when a marker sent
+    // to every node after the logins has arrived, so has every command the logins made.
+    const marker = `end-of-logins-${Date.now()}`;
+    await Promise.all(cluster.masters.map((m) => m.client.echo(marker)));
+    await until('every monitor feed shows the marker', 5000, () =>
+      cluster.masters.every((_, node) => seen.some((c) => c.node === node && c.args[0]?.toLowerCase() === 'echo' && c.args[1] === marker)),
+    );
     watching = false;
     for (const m of monitors) m.disconnect();
     const perNode: string[][] = [];
@@ -214,8 +219,8 @@ describe('Redis Cluster (REDIS_CLUSTER_NODES)', () => {
     for (const cookie of [a, b, c]) {
       expect((await get(`${auth.url}/me`, cookie)).status).toBe(401);
       expect((await checkin(checkinService.url, { userId: user.id, locationId: 77, starRating: 1 }, cookie)).status).toBe(401);
-      const owner = cluster.masters[await ownerOf(`ncc:session:${sessionIdOf(cookie)}`)]!;
-      expect(await owner.client.exists(`ncc:session:${sessionIdOf(cookie)}`)).toBe(0);
+      const owner = cluster.masters[await ownerOf(sessionKeyOf(cookie))]!;
+      expect(await owner.client.exists(sessionKeyOf(cookie))).toBe(0);
     }
   }, 60_000);
 
@@ -286,7 +291,7 @@ describe('Redis Cluster (REDIS_CLUSTER_NODES)', () => {
         recoveredAt = Date.now();
         break;
       }
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
     const slowest = Math.max(...observations.map((o) => o.ms));
     console.info(`cluster node loss: ${observations.filter((o) => o.status === 503).length} x 503, slowest ${slowest} ms, recovered ${recoveredAt ? recoveredAt - killedAt : 'never'} ms after SIGKILL`);

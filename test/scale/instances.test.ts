@@ -3,23 +3,21 @@
  * one service. Whichever instance logs in, checks in, counts or logs out, the others see it at once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sessionIdOf, spawnRedis, type SpawnedRedis } from '@ncc/testing';
-import { checkin, createUsers, DEMO, login, startAuth, startCheckin, type StartedService } from '../support/services.js';
+import { sessionIdOf, type SpawnedRedis } from '@ncc/testing';
+import { checkin, DEMO, login, type Stack, type StartedService, startStack } from '../support/services.js';
 
+let stack: Stack;
 let redis: SpawnedRedis;
 let auths: StartedService[] = [];
 let checkins: StartedService[] = [];
 
 beforeAll(async () => {
-  redis = await spawnRedis();
-  await createUsers(redis.url, [DEMO, { id: 601, email: 'second.instance@example.com', password: 'pw-second-601' }]);
-  auths = await Promise.all([startAuth(redis.url), startAuth(redis.url)]);
-  checkins = await Promise.all([startCheckin(redis.url), startCheckin(redis.url)]);
+  stack = await startStack({ users: [DEMO, { id: 601, email: 'second.instance@example.com', password: 'pw-second-601' }], auths: 2, checkins: 2 });
+  ({ redis, auths, checkins } = stack);
 });
 
 afterAll(async () => {
-  await Promise.all([...auths, ...checkins].map((s) => s.close()));
-  await redis?.stop();
+  await stack?.close();
 });
 
 const get = (url: string, cookie: string): Promise<Response> => fetch(url, { headers: { cookie } });

@@ -4,9 +4,8 @@
  * accepted checkin. Services and Redis run as real child processes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sessionIdOf, spawnRedis, type SpawnedRedis } from '@ncc/testing';
+import { sessionIdOf, spawnRedis, type SpawnedRedis, until } from '@ncc/testing';
 import { checkin, createUsers, DEMO, login, type ServiceProcess, spawnService } from '../support/services.js';
-import { until } from './topology.js';
 
 let redis: SpawnedRedis;
 let auth: ServiceProcess;

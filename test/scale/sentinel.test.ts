@@ -5,7 +5,7 @@
  * a fast JSON 503 — never a hang, a 500, or a 401 because the store could not be read.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sessionIdOf } from '@ncc/testing';
+import { sessionIdOf, sleep } from '@ncc/testing';
 import { checkin, createUsers, DEMO, login, spawnService, type ServiceProcess } from '../support/services.js';
 import { type SentinelSetup, startSentinelSetup } from './topology.js';
 
@@ -85,7 +85,7 @@ describe('Redis Sentinel failover', () => {
         recoveredAt = Date.now();
         break;
       }
-      await new Promise((r) => setTimeout(r, 150));
+      await sleep(150);
     }
     const unavailable = observations.filter((o) => o.status === 503);
     const slowest = Math.max(...observations.map((o) => o.ms));

@@ -8,28 +8,32 @@ import session from 'express-session';
 import { RedisStore } from 'connect-redis';
 import { Redis } from 'ioredis';
 import { startServer, type RunningServer } from '@ncc/service-kit';
-import { type SpawnedRedis, spawnRedis } from '@ncc/testing';
+import { sessionIdOf, sessionKeyOf, type SpawnedRedis } from '@ncc/testing';
 import { sessionHandle } from '@ncc/session';
-import { checkin, createUsers, DEMO, login, startAuth, startCheckin, type StartedService, TEST_SECRET } from '../support/services.js';
+import { checkin, createUsers, DEMO, login, type Stack, type StartedService, startStack, TEST_SECRET } from '../support/services.js';
 import { checkinBody, from, get, tally, tryLogin } from './support.js';
 
 const VICTIM = { id: 1301, email: 'victim.attack@example.com', password: 'victim-password-1' };
 const MANY = { id: 1302, email: 'many.sessions@example.com', password: 'many-password-1' };
 const HUNDREDS = { id: 1303, email: 'hundreds.sessions@example.com', password: 'hundreds-password-1' };
 
+let stack: Stack;
 let redis: SpawnedRedis;
 let auth: StartedService;
 
 beforeAll(async () => {
-  redis = await spawnRedis();
-  await createUsers(redis.url, [DEMO, VICTIM, MANY, HUNDREDS]);
+  stack = await startStack({ users: [DEMO, VICTIM], auths: 0, checkins: 0 });
+  redis = stack.redis;
+  // The session-cap tests log these two in 172 times; their subject is the session index, not the
+  // password, so their hashes are cheap (bcrypt cost 4): the logins' session writes then overlap more,
+  // not less. The limiter tests above use cost-10 users, so their bursts race slow compares as in production.
+  await createUsers(redis.url, [MANY, HUNDREDS], { rounds: 4 });
   // Default limits (10 per (email, IP) per 15 min, 100 per IP per day); the client IP comes from one proxy hop.
-  auth = await startAuth(redis.url, { TRUST_PROXY: '1' });
+  auth = await stack.start('auth', { TRUST_PROXY: '1' });
 });
 
 afterAll(async () => {
-  await auth?.close();
-  await redis?.stop();
+  await stack?.close();
 });
 
 
@@ -139,18 +143,16 @@ describe('every session of a user can be listed and ended, and there are at most
   let checkinService: StartedService;
 
   beforeAll(async () => {
-    [auth2, checkinService] = await Promise.all([startAuth(redis.url), startCheckin(redis.url)]);
+    [auth2, checkinService] = await Promise.all([stack.start('auth'), stack.start('checkin')]);
   });
 
   afterAll(async () => {
     await Promise.all([auth2?.close(), checkinService?.close()]);
   });
 
-  const sidOf = (cookie: string): string => decodeURIComponent(cookie.split('=')[1]!).slice(2).split('.')[0]!;
-
   async function assertAllEnded(cookies: string[], userId: number): Promise<void> {
     for (const cookie of cookies) {
-      expect(await redis.client.exists(`ncc:session:${sidOf(cookie)}`)).toBe(0);
+      expect(await redis.client.exists(sessionKeyOf(cookie))).toBe(0);
       expect((await get(`${auth.url}/me`, cookie)).status).toBe(401);
       expect((await get(`${auth2.url}/me`, cookie)).status).toBe(401);
       expect((await checkin(checkinService.url, checkinBody(userId), cookie)).status).toBe(401);
@@ -163,7 +165,7 @@ describe('every session of a user can be listed and ended, and there are at most
     const b = await login(auth2.url, MANY.email, MANY.password);
     const listed = (await (await get(`${auth.url}/sessions`, b)).json()) as { sessions: { handle: string }[] };
     expect(listed.sessions).toHaveLength(50);
-    expect(listed.sessions.map((s) => s.handle)).toContain(sessionHandle(TEST_SECRET, sidOf(a)));
+    expect(listed.sessions.map((s) => s.handle)).toContain(sessionHandle(TEST_SECRET, sessionIdOf(a)));
     expect((await checkin(checkinService.url, checkinBody(MANY.id), a)).status).toBe(202);
     const res = await fetch(`${auth.url}/logout-all`, { method: 'POST', headers: { cookie: b } });
     expect(res.status).toBe(200);
@@ -179,15 +181,15 @@ describe('every session of a user can be listed and ended, and there are at most
       cookies.push(...(await Promise.all(Array.from({ length: 10 }, (_, i) => login(i % 2 ? auth.url : auth2.url, HUNDREDS.email, HUNDREDS.password)))));
     }
     expect(new Set(cookies).size).toBe(120);
-    const live = (await Promise.all(cookies.map((c) => redis.client.exists(`ncc:session:${sidOf(c)}`)))).filter((n) => n === 1);
+    const live = (await Promise.all(cookies.map((c) => redis.client.exists(sessionKeyOf(c))))).filter((n) => n === 1);
     expect(live).toHaveLength(50);
     expect(await redis.client.zcard(`ncc:user-sessions:${HUNDREDS.id}`)).toBe(50);
     // The newest login is certainly among the survivors.
-    expect(await redis.client.exists(`ncc:session:${sidOf(cookies[119]!)}`)).toBe(1);
+    expect(await redis.client.exists(sessionKeyOf(cookies[119]!))).toBe(1);
     const evictions = [...auth.logs.entries(), ...auth2.logs.entries()].filter((e) => e['event'] === 'session.evicted' && e['userId'] === HUNDREDS.id);
     expect(evictions).toHaveLength(70);
     expect(evictions[0]).toMatchObject({ audit: true, reason: 'max_sessions_per_user' });
-    expect(JSON.stringify(evictions)).not.toContain(sidOf(cookies[0]!));
+    expect(JSON.stringify(evictions)).not.toContain(sessionIdOf(cookies[0]!));
 
     const res = await fetch(`${auth2.url}/logout-all`, { method: 'POST', headers: { cookie: cookies[119]! } });
     expect(res.status).toBe(200);

@@ -4,26 +4,25 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SpawnedRedis, spawnRedis } from '@ncc/testing';
-import { createUsers, startAuth, type StartedService } from '../support/services.js';
+import { type SpawnedRedis } from '@ncc/testing';
+import { type Stack, type StartedService, startStack } from '../support/services.js';
 import { get, send, tryLogin } from './support.js';
 
 const PASSWORD = `Uniq-${randomUUID()}`;
 const WRONG = `Wrong-${randomUUID()}`;
 const USER = { id: 1001, email: 'audit.user@example.com', password: PASSWORD };
 
+let stack: Stack;
 let redis: SpawnedRedis;
 let auth: StartedService;
 
 beforeAll(async () => {
-  redis = await spawnRedis();
-  await createUsers(redis.url, [USER]);
-  auth = await startAuth(redis.url, { LOGIN_MAX_FAILS_PER_EMAIL_IP: '1' });
+  stack = await startStack({ users: [USER], checkins: 0, env: { LOGIN_MAX_FAILS_PER_EMAIL_IP: '1' } });
+  ({ redis, auth } = stack);
 });
 
 afterAll(async () => {
-  await auth?.close();
-  await redis?.stop();
+  await stack?.close();
 });
 
 type Entry = Record<string, unknown>;

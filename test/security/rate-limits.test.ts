@@ -2,9 +2,9 @@
  * Issue 8 item 3: brute-force limits shared by every auth instance through Redis, identical for
  * unknown emails, reset by a success, keyed by the client IP as TRUST_PROXY defines it, failing closed.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { sessionIdOf, type SpawnedRedis, spawnRedis } from '@ncc/testing';
-import { createUsers, startAuth, type StartedService } from '../support/services.js';
+import { type Stack, startAuth, type StartedService, startStack } from '../support/services.js';
 import { errorCode, from, tryLogin } from './support.js';
 
 const ALICE = { id: 501, email: 'alice.rl@example.com', password: 'alice-password-1' };
@@ -12,10 +12,10 @@ const BOB = { id: 502, email: 'bob.rl@example.com', password: 'bob-password-1' }
 const CAROL = { id: 503, email: 'carol.rl@example.com', password: 'carol-password-1' };
 const DAVE = { id: 504, email: 'dave.rl@example.com', password: 'dave-password-1' };
 
+let stack: Stack;
 let redis: SpawnedRedis;
 let a: StartedService;
 let b: StartedService;
-const extra: StartedService[] = [];
 
 const LIMITS = { LOGIN_MAX_FAILS_PER_EMAIL_IP: '3', LOGIN_MAX_FAILS_PER_IP_DAY: '6', TRUST_PROXY: '1' };
 const withoutRequestId = (body: unknown): unknown => {
@@ -25,15 +25,14 @@ const withoutRequestId = (body: unknown): unknown => {
 };
 
 beforeAll(async () => {
-  redis = await spawnRedis();
-  await createUsers(redis.url, [ALICE, BOB, CAROL, DAVE]);
   // Two auth instances on one Redis: the counters must be shared.
-  [a, b] = await Promise.all([startAuth(redis.url, LIMITS), startAuth(redis.url, LIMITS)]);
+  stack = await startStack({ users: [ALICE, BOB, CAROL, DAVE], auths: 2, checkins: 0, env: LIMITS });
+  redis = stack.redis;
+  [a, b] = stack.auths as [StartedService, StartedService];
 });
 
 afterAll(async () => {
-  await Promise.all([a?.close(), b?.close(), ...extra.map((s) => s.close())]);
-  await redis?.stop();
+  await stack?.close();
 });
 
 describe('login rate limits', () => {
@@ -120,8 +119,7 @@ describe('login rate limits', () => {
   });
 
   it('when TRUST_PROXY=0, then a spoofed X-Forwarded-For does not escape the per-IP limit (the socket address is the client)', async () => {
-    const direct = await startAuth(redis.url, { LOGIN_MAX_FAILS_PER_EMAIL_IP: '100', LOGIN_MAX_FAILS_PER_IP_DAY: '2', TRUST_PROXY: '0' });
-    extra.push(direct);
+    const direct = await stack.start('auth', { LOGIN_MAX_FAILS_PER_EMAIL_IP: '100', LOGIN_MAX_FAILS_PER_IP_DAY: '2', TRUST_PROXY: '0' });
     await tryLogin(direct.url, { email: 'x1@example.com', password: 'x' }, from('192.0.2.1'));
     await tryLogin(direct.url, { email: 'x2@example.com', password: 'x' }, from('192.0.2.2'));
     expect(await redis.client.get('ncc:ratelimit:login:fails-ip:127.0.0.1')).toBe('2');
@@ -132,7 +130,7 @@ describe('login rate limits', () => {
     await redis.client.call('ACL', 'SETUSER', 'nolimiter', 'on', '>nolimiter-pass', '~ncc:session:*', '~ncc:user:*', '~ncc:user-sessions:*', '~ncc:visits:*', '+@all');
     const url = redis.url.replace('redis://', 'redis://nolimiter:nolimiter-pass@');
     const svc = await startAuth(url, LIMITS);
-    extra.push(svc);
+    onTestFinished(() => svc.close());
     const before = await redis.client.dbsize();
     for (const creds of [CAROL, { email: CAROL.email, password: 'wrong' }, { email: 'ghost@example.com', password: 'x' }]) {
       const res = await tryLogin(svc.url, creds, from('203.0.113.99'));

@@ -2,10 +2,10 @@
  * Issue 8 item 6: a user's sessions — listed with opaque handles, ended one by one or all at once,
  * on a per-user sorted set that only ever uses single-key commands (Redis Cluster safe).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SpawnedRedis, spawnRedis } from '@ncc/testing';
-import { checkin, createUsers, startAuth, startCheckin, type StartedService } from '../support/services.js';
-import { checkinBody, errorCode, get, send, sleep, tryLogin } from './support.js';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { type SpawnedRedis } from '@ncc/testing';
+import { checkin, type Stack, startAuth, type StartedService, startStack } from '../support/services.js';
+import { checkinBody, errorCode, get, send, tryLogin } from './support.js';
 
 const ANN = { id: 801, email: 'ann.sessions@example.com', password: 'ann-password-1' };
 const BEN = { id: 802, email: 'ben.sessions@example.com', password: 'ben-password-1' };
@@ -18,21 +18,20 @@ interface Listed {
   current: boolean;
 }
 
+let stack: Stack;
 let redis: SpawnedRedis;
 let auth: StartedService;
 let auth2: StartedService;
 let chk: StartedService;
 
 beforeAll(async () => {
-  redis = await spawnRedis();
-  await createUsers(redis.url, [ANN, BEN]);
-  const env = { SESSION_TOUCH_INTERVAL_S: '0' };
-  [auth, auth2, chk] = await Promise.all([startAuth(redis.url, env), startAuth(redis.url, env), startCheckin(redis.url, env)]);
+  stack = await startStack({ users: [ANN, BEN], auths: 2, env: { SESSION_TOUCH_INTERVAL_S: '0' } });
+  ({ redis, checkin: chk } = stack);
+  [auth, auth2] = stack.auths as [StartedService, StartedService];
 });
 
 afterAll(async () => {
-  await Promise.all([auth?.close(), auth2?.close(), chk?.close()]);
-  await redis?.stop();
+  await stack?.close();
 });
 
 const loginAs = (user: typeof ANN, ua: string, url?: string) => tryLogin(url ?? auth.url, user, { 'user-agent': ua });
@@ -75,10 +74,11 @@ describe('session list and revocation', () => {
     const c = await loginAs(BEN, 'Ben-C');
     const key = `ncc:user-sessions:${BEN.id}`;
     const seenAtLogin = Number(await redis.client.zscore(key, a.sid!));
-    await sleep(30);
+    // The score is a time in ms: let the clock pass it, so a touch can only move it forward.
+    await vi.waitFor(() => expect(Date.now()).toBeGreaterThan(seenAtLogin));
     expect((await checkin(chk.url, checkinBody(BEN.id), a.cookie)).status).toBe(202);
-    await sleep(50);
-    expect(Number(await redis.client.zscore(key, a.sid!))).toBeGreaterThan(seenAtLogin);
+    // The checkin service touches the session after its read without waiting: poll for it to land.
+    await vi.waitFor(async () => expect(Number(await redis.client.zscore(key, a.sid!))).toBeGreaterThan(seenAtLogin), { timeout: 2000 });
 
     expect((await send(`${auth.url}/logout`, 'POST', { cookie: b.cookie! })).status).toBe(200);
     expect(await redis.client.zscore(key, b.sid!)).toBeNull();
@@ -173,7 +173,12 @@ describe('session list and revocation', () => {
       await send(`${auth.url}/sessions/${handle}`, 'DELETE', { cookie: x.cookie! });
       await send(`${auth.url}/logout-all`, 'POST', { cookie: x.cookie! });
       expect((await get(`${auth.url}/me`, y.cookie)).status).toBe(401);
-      await sleep(100);
+      // The feed is in execution order: once a marker sent after the services' commands shows up,
+      // every command they sent before it is in `commands` (the services' own round trips too).
+      await Promise.all(stack.auths.concat(chk).map((s) => s.redis.ping()));
+      const marker = `end-of-session-features-${Date.now()}`;
+      await redis.client.echo(marker);
+      await vi.waitFor(() => expect(commands.some((c) => c[0]?.toLowerCase() === 'echo' && c[1] === marker)).toBe(true), { timeout: 2000 });
     } finally {
       monitor.disconnect();
     }

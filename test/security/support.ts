@@ -30,8 +30,6 @@ export function send(url: string, method: string, headers: Record<string, string
   return fetch(url, { method, headers, ...(body !== undefined ? { body } : {}) });
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /** A valid checkin body for `userId` with a fresh location (no duplicate). */
 let location = 1;
 export function checkinBody(userId: number): { userId: number; locationId: number; starRating: number } {

@@ -10,7 +10,8 @@ import { captureLogs, type CapturedLogs, cookiePair, freePort, postJson, type Sp
 import { createAuthApp, createPasswordHasher } from '../../services/auth/src/app.js';
 import { type AuthConfig, authEnvSchema } from '../../services/auth/src/config.js';
 import { UsersRepository } from '../../services/auth/src/data-access/users-repository.js';
-import { BcryptHasher, type PasswordHasher } from '../../services/auth/src/domain/passwords.js';
+import hashInThisThread from '../../services/auth/src/domain/bcrypt-worker.js';
+import { type PasswordHasher } from '../../services/auth/src/domain/passwords.js';
 import { createCheckinApp } from '../../services/checkin/src/app.js';
 import { checkinEnvSchema } from '../../services/checkin/src/config.js';
 
@@ -93,15 +94,14 @@ export async function createUsers(target: string | Env, users: TestUser[], optio
   const redis = createRedisClient({ ...redisConfig, REDIS_COMMAND_TIMEOUT_MS: 2000, REDIS_CONNECT_TIMEOUT_MS: 1000 }, logs.logger);
   await waitForRedis(redis, 5000);
   const repository = new UsersRepository(redis);
-  const hasher = new BcryptHasher(options.rounds ?? 10);
+  // The pool's own hash function, on this thread: a worker pool (with tsx loaded into each thread)
+  // would cost more to start than the few hashes a test needs.
+  const hash = (password: string): string => hashInThisThread({ op: 'hash', password, rounds: options.rounds ?? 10 }) as string;
   try {
     await Promise.all(
-      users.map(async (u) =>
-        repository.save({ id: u.id, email: u.email, firstName: u.firstName ?? 'Test', lastName: u.lastName ?? `User${u.id}`, passwordHash: await hasher.hash(u.password) }),
-      ),
+      users.map((u) => repository.save({ id: u.id, email: u.email, firstName: u.firstName ?? 'Test', lastName: u.lastName ?? `User${u.id}`, passwordHash: hash(u.password) })),
     );
   } finally {
-    await hasher.close();
     await closeRedis(redis);
   }
 }
@@ -161,7 +161,7 @@ export interface Stack {
   auths: StartedService[];
   checkins: StartedService[];
   /** One more service on the stack's Redis, with the stack's env plus `env`; close() closes it too. */
-  start(kind: 'auth' | 'checkin', env?: Env): Promise<StartedService>;
+  start(kind: 'auth' | 'checkin', env?: Env, options?: Pick<StackOptions, 'hasher'>): Promise<StartedService>;
   /** Every service started so far, then Redis. */
   close(): Promise<void>;
 }
@@ -170,11 +170,15 @@ export interface Stack {
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const redis = await spawnRedis(options.redis);
   const started: StartedService[] = [];
-  const start = async (kind: 'auth' | 'checkin', env: Env = {}): Promise<StartedService> => {
+  const start = async (kind: 'auth' | 'checkin', env: Env = {}, own: Pick<StackOptions, 'hasher'> = {}): Promise<StartedService> => {
     const merged = { ...options.env, ...(kind === 'auth' ? options.authEnv : options.checkinEnv), ...env };
-    const service = await (kind === 'auth' ? startAuth(redis.url, merged, options.hasher ? { hasher: options.hasher } : {}) : startCheckin(redis.url, merged));
-    started.push(service);
-    return service;
+    const hasher = own.hasher ?? options.hasher;
+    const service = await (kind === 'auth' ? startAuth(redis.url, merged, hasher ? { hasher } : {}) : startCheckin(redis.url, merged));
+    // A test may close (restart) one itself; the stack's close() then does not close it again.
+    let closed: Promise<void> | undefined;
+    const once = { ...service, close: () => (closed ??= service.close()) };
+    started.push(once);
+    return once;
   };
   const close = async (): Promise<void> => {
     await Promise.all(started.splice(0).map((s) => s.close()));

@@ -16,6 +16,11 @@ export function sessionIdOf(pair: string): string {
   return value.slice(2, value.lastIndexOf('.'));
 }
 
+/** The Redis key of the session a signed session cookie names: `ncc:session:<id>`. */
+export function sessionKeyOf(pair: string): string {
+  return `ncc:session:${sessionIdOf(pair)}`;
+}
+
 export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(url, {
     method: 'POST',

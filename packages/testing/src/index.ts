@@ -1,3 +1,4 @@
 export * from './http.js';
 export * from './logs.js';
 export * from './redis-server.js';
+export * from './wait.js';

@@ -178,3 +178,29 @@ export async function keysExcept(client: Redis, ...prefixes: string[]): Promise<
   const keys = await client.keys('*');
   return keys.filter((k) => !prefixes.some((p) => k.startsWith(p))).sort();
 }
+
+/** Calls per command so far (INFO commandstats), e.g. `{ get: 3, evalsha: 1 }`. */
+export async function commandCounts(client: Redis): Promise<Record<string, number>> {
+  const info = await client.info('commandstats');
+  const counts: Record<string, number> = {};
+  for (const [, name, calls] of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) counts[name!] = Number(calls);
+  return counts;
+}
+
+/**
+ * The commands Redis ran while `action` ran, by name (`{ get: 1, hgetall: 1 }`), without the INFO call
+ * that measures it. Counts every client of the server, so it is exact on a test's own redis-server
+ * once the action's commands have all arrived (await a round trip on the service's connection first).
+ */
+export async function commandsDuring(client: Redis, action: () => Promise<unknown>): Promise<Record<string, number>> {
+  const before = await commandCounts(client);
+  await action();
+  const after = await commandCounts(client);
+  const delta: Record<string, number> = {};
+  for (const [name, calls] of Object.entries(after)) {
+    // Redis counts a command once it has run: `after` includes the INFO that produced `before`.
+    const ran = calls - (before[name] ?? 0) - (name === 'info' ? 1 : 0);
+    if (ran !== 0) delta[name] = ran;
+  }
+  return delta;
+}

@@ -5,13 +5,11 @@
  */
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeRedis, createRedisClient, loadConfig, startServer, waitForRedis } from '@ncc/service-kit';
-import { captureLogs, cookiePair, keysExcept, postJson, sessionIdOf, type SpawnedRedis, spawnRedis } from '@ncc/testing';
-import { createUsers, DEMO, login, type StartedService, startAuth, TEST_SECRET } from '../../../test/support/services.js';
-import { createAuthApp } from '../src/app.js';
-import { authEnvSchema } from '../src/config.js';
-import { BcryptHasher } from '../src/domain/passwords.js';
+import { cookiePair, keysExcept, postJson, sessionIdOf, sessionKeyOf, type SpawnedRedis } from '@ncc/testing';
+import { type CountingHasher, countingHasher, DEMO, login, type Stack, type StartedService, startStack } from '../../../test/support/services.js';
+import { createPasswordHasher } from '../src/app.js';
 
+let stack: Stack;
 let redis: SpawnedRedis;
 let auth: StartedService;
 
@@ -21,17 +19,13 @@ const PW_72_FOUR_BYTE = '😀'.repeat(18);
 const LONG_USER = { id: 501, email: 'long.password@example.com', password: PW_72_TWO_BYTE };
 const EMOJI_USER = { id: 502, email: 'emoji.password@example.com', password: PW_72_FOUR_BYTE };
 
-const sessionKey = (cookie: string): string => `ncc:session:${sessionIdOf(cookie)}`;
-
 beforeAll(async () => {
-  redis = await spawnRedis();
-  await createUsers(redis.url, [DEMO, LONG_USER, EMOJI_USER]);
-  auth = await startAuth(redis.url);
+  stack = await startStack({ users: [DEMO, LONG_USER, EMOJI_USER], checkins: 0 });
+  ({ redis, auth } = stack);
 });
 
 afterAll(async () => {
-  await auth?.close();
-  await redis?.stop();
+  await stack?.close();
 });
 
 /** Headers that must match between two responses (everything but per-request values). */
@@ -62,7 +56,7 @@ describe('POST /login success', () => {
     expect(setCookie[0]).toContain('SameSite=Lax');
     const cookie = cookiePair(res, 'checkinapp')!;
 
-    const key = sessionKey(cookie);
+    const key = sessionKeyOf(cookie);
     expect(await redis.client.exists(key)).toBe(1);
     const stored = JSON.parse((await redis.client.get(key))!) as Record<string, unknown>;
     expect(stored['userId']).toBe(77);
@@ -95,7 +89,7 @@ describe('POST /login success', () => {
 describe('POST /login session fixation', () => {
   it('when the client sends an older valid session cookie, then the login issues a different id and the old key no longer exists', async () => {
     const oldCookie = await login(auth.url);
-    const oldKey = sessionKey(oldCookie);
+    const oldKey = sessionKeyOf(oldCookie);
     expect(await redis.client.exists(oldKey)).toBe(1);
 
     const res = await postJson(`${auth.url}/login`, { email: DEMO.email, password: DEMO.password }, { cookie: oldCookie });
@@ -104,7 +98,7 @@ describe('POST /login session fixation', () => {
     expect(newCookie).toBeTruthy();
     expect(sessionIdOf(newCookie)).not.toBe(sessionIdOf(oldCookie));
     expect(await redis.client.exists(oldKey)).toBe(0);
-    expect(await redis.client.exists(sessionKey(newCookie))).toBe(1);
+    expect(await redis.client.exists(sessionKeyOf(newCookie))).toBe(1);
 
     // The old cookie is now worthless.
     const me = await fetch(`${auth.url}/me`, { headers: { cookie: oldCookie } });
@@ -150,7 +144,7 @@ describe('POST /login failures', () => {
 
   it('when a failed login carries a valid session cookie, then that session is left as it was and no new cookie is sent', async () => {
     const cookie = await login(auth.url);
-    const key = sessionKey(cookie);
+    const key = sessionKeyOf(cookie);
     const value = await redis.client.get(key);
     const keysBefore = await keysExcept(redis.client, 'ncc:ratelimit:');
     const res = await postJson(`${auth.url}/login`, { email: DEMO.email, password: 'wrong' }, { cookie });
@@ -163,39 +157,19 @@ describe('POST /login failures', () => {
   it('when an unknown email is tried, then exactly one bcrypt compare still runs (against the dummy hash), like a wrong password', async () => {
     // The real auth app with the real bcrypt hasher, counting its calls: the timing defence is a
     // property of the code path, so it is asserted deterministically rather than with a stopwatch.
-    class CountingHasher extends BcryptHasher {
-      verifies = 0;
-      dummies = 0;
-      override async verify(password: string, hash: string): Promise<boolean> {
-        this.verifies++;
-        return super.verify(password, hash);
-      }
-      override async verifyDummy(password: string): Promise<void> {
-        this.dummies++;
-        return super.verifyDummy(password);
-      }
-    }
-    const hasher = new CountingHasher(10);
-    const client = createRedisClient({ REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: 1000, REDIS_CONNECT_TIMEOUT_MS: 1000 }, captureLogs().logger);
-    await waitForRedis(client, 5000);
-    const config = loadConfig(authEnvSchema, { SESSION_SECRET: TEST_SECRET, NODE_ENV: 'test', REDIS_URL: redis.url });
-    const server = await startServer(createAuthApp({ config, logger: captureLogs().logger, redis: client, hasher }).app, 0);
-    try {
-      const t0 = performance.now();
-      const unknown = await postJson(`${server.url}/login`, { email: 'nobody-here@example.com', password: 'x-wrong-password' });
-      const unknownMs = performance.now() - t0;
-      expect(unknown.status).toBe(401);
-      expect({ verifies: hasher.verifies, dummies: hasher.dummies }).toEqual({ verifies: 0, dummies: 1 });
+    let hasher!: CountingHasher;
+    const server = await stack.start('auth', {}, { hasher: (config) => (hasher = countingHasher(createPasswordHasher(config))) });
+    const t0 = performance.now();
+    const unknown = await postJson(`${server.url}/login`, { email: 'nobody-here@example.com', password: 'x-wrong-password' });
+    const unknownMs = performance.now() - t0;
+    expect(unknown.status).toBe(401);
+    expect({ verifies: hasher.calls.verify, dummies: hasher.calls.verifyDummy }).toEqual({ verifies: 0, dummies: 1 });
 
-      const wrong = await postJson(`${server.url}/login`, { email: DEMO.email, password: 'x-wrong-password' });
-      expect(wrong.status).toBe(401);
-      expect({ verifies: hasher.verifies, dummies: hasher.dummies }).toEqual({ verifies: 1, dummies: 1 });
-      // A cost-10 compare takes tens of ms; a skipped one would answer in a couple.
-      expect(unknownMs).toBeGreaterThan(15);
-    } finally {
-      await server.close(1000);
-      await closeRedis(client);
-    }
+    const wrong = await postJson(`${server.url}/login`, { email: DEMO.email, password: 'x-wrong-password' });
+    expect(wrong.status).toBe(401);
+    expect({ verifies: hasher.calls.verify, dummies: hasher.calls.verifyDummy }).toEqual({ verifies: 1, dummies: 1 });
+    // A cost-10 compare takes tens of ms; a skipped one would answer in a couple.
+    expect(unknownMs).toBeGreaterThan(15);
   });
 });
 

@@ -1,20 +1,12 @@
 /**
  * The bcrypt worker pool behind PasswordHasher: correct hashes and compares from worker threads, the
- * dummy compare for unknown emails, the event loop staying free while compares run, and the same
- * module working as compiled JavaScript under plain node (how `node dist/main.js` runs it).
+ * dummy compare for unknown emails, the event loop staying free while compares run. (Compiled to
+ * JavaScript under plain node, and in the real auth process: passwords.e2e.test.ts.)
  */
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import bcrypt from 'bcryptjs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { postJson, spawnRedis } from '@ncc/testing';
-import { spawnService } from '../../../test/support/services.js';
 import { BcryptHasher, HasherOverloadedError } from '../src/domain/passwords.js';
 
-const run = promisify(execFile);
-const ROOT = new URL('../../../', import.meta.url).pathname;
 const hasher = new BcryptHasher(10, { threads: 2 });
 
 afterAll(async () => {
@@ -87,61 +79,6 @@ describe('BcryptHasher queue bound', () => {
       await custom.close();
     } finally {
       await small.close();
-    }
-  });
-});
-
-describe('BcryptHasher compiled to JavaScript', () => {
-  it('when passwords.ts and bcrypt-worker.ts are compiled and run by plain node (no tsx), then the pool loads the .js worker and hashes and compares', async () => {
-    // Inside services/auth/node_modules so the compiled files resolve bcryptjs and piscina like dist/ does.
-    const out = mkdtempSync(join(ROOT, 'services/auth/node_modules/.ncc-dist-test-'));
-    try {
-      await run(
-        process.execPath,
-        [
-          join(ROOT, 'node_modules/typescript/bin/tsc'),
-          '--outDir', out, '--rootDir', join(ROOT, 'services/auth/src/domain'),
-          '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2023', '--types', 'node', '--skipLibCheck',
-          join(ROOT, 'services/auth/src/domain/passwords.ts'),
-          join(ROOT, 'services/auth/src/domain/bcrypt-worker.ts'),
-        ],
-        { cwd: join(ROOT, 'services/auth') },
-      );
-      const script = `
-        const { BcryptHasher, bcryptWorkerModule } = await import(${JSON.stringify(join(out, 'passwords.js'))});
-        const h = new BcryptHasher(10);
-        const hash = await h.hash('secret123');
-        const ok = await h.verify('secret123', hash);
-        const bad = await h.verify('nope', hash);
-        await h.verifyDummy('nope');
-        await h.close();
-        console.log(JSON.stringify({ worker: bcryptWorkerModule().filename, hash, ok, bad }));
-      `;
-      const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: out, env: { PATH: process.env['PATH'] ?? '' } });
-      const result = JSON.parse(stdout.trim()) as { worker: string; hash: string; ok: boolean; bad: boolean };
-      expect(result.worker).toBe(join(out, 'bcrypt-worker.js'));
-      expect(result.hash).toMatch(/^\$2b\$10\$/);
-      expect(result.ok).toBe(true);
-      expect(result.bad).toBe(false);
-    } finally {
-      rmSync(out, { recursive: true, force: true });
-    }
-  });
-});
-
-describe('the auth process and its pool', () => {
-  it('when auth has run logins on its worker pool and gets SIGTERM, then it closes the pool and exits 0 within seconds', async () => {
-    const redis = await spawnRedis();
-    try {
-      const auth = await spawnService('auth', { REDIS_URL: redis.url });
-      const res = await postJson(`${auth.url}/login`, { email: 'nobody@example.com', password: 'wrong-password' });
-      expect(res.status).toBe(401);
-      const t0 = performance.now();
-      await expect(auth.stop('SIGTERM')).resolves.toBe(0);
-      expect(performance.now() - t0).toBeLessThan(5000);
-      expect(auth.output()).toContain('Shutdown complete.');
-    } finally {
-      await redis.stop();
     }
   });
 });

@@ -3,24 +3,22 @@
  * auth app and a spawned redis-server, asserting the Redis state after each step.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cookiePair, postJson, sessionIdOf, type SpawnedRedis, spawnRedis, keysExcept } from '@ncc/testing';
-import { createUsers, DEMO, login, type StartedService, startAuth } from '../../../test/support/services.js';
+import { cookiePair, keysExcept, postJson, sessionIdOf, sessionKeyOf, type SpawnedRedis } from '@ncc/testing';
+import { createUsers, DEMO, login, type Stack, type StartedService, startStack } from '../../../test/support/services.js';
 
+let stack: Stack;
 let redis: SpawnedRedis;
 let auth: StartedService;
 
-const sessionKey = (cookie: string): string => `ncc:session:${sessionIdOf(cookie)}`;
 const visitsKey = (cookie: string): string => `ncc:visits:${sessionIdOf(cookie)}`;
 
 beforeAll(async () => {
-  redis = await spawnRedis();
-  await createUsers(redis.url, [DEMO]);
-  auth = await startAuth(redis.url);
+  stack = await startStack({ checkins: 0 });
+  ({ redis, auth } = stack);
 });
 
 afterAll(async () => {
-  await auth?.close();
-  await redis?.stop();
+  await stack?.close();
 });
 
 /** The Set-Cookie that clears `checkinapp`: same name, path and attributes, expired. */
@@ -40,7 +38,7 @@ function expectClearedCookie(res: Response): void {
 describe('logout', () => {
   it.each(['GET', 'POST'])('when a logged-in user calls %s /logout, then 200 {"status":"OK"}, the key is gone and the cookie is expired', async (method) => {
     const cookie = await login(auth.url);
-    const key = sessionKey(cookie);
+    const key = sessionKeyOf(cookie);
     expect(await redis.client.exists(key)).toBe(1);
 
     const res = await fetch(`${auth.url}/logout`, { method, headers: { cookie } });
@@ -61,7 +59,7 @@ describe('logout', () => {
     expect(again.status).toBe(200);
     expect(await again.json()).toEqual({ status: 'OK' });
     expect(auth.logs.find('Logout called by a user without a session.').length).toBe(debugBefore + 1);
-    expect(await redis.client.exists(sessionKey(cookie))).toBe(0);
+    expect(await redis.client.exists(sessionKeyOf(cookie))).toBe(0);
   });
 
   it('when logout is called without any session, then 200 {"status":"OK"}, a debug log, and nothing is written', async () => {
@@ -83,11 +81,11 @@ describe('logout', () => {
   it('when an anonymous visit-counter session logs out, then its session and counter keys are both deleted', async () => {
     const visit = await fetch(`${auth.url}/visits`);
     const cookie = cookiePair(visit, 'checkinapp')!;
-    expect(await redis.client.exists(sessionKey(cookie), visitsKey(cookie))).toBe(2);
+    expect(await redis.client.exists(sessionKeyOf(cookie), visitsKey(cookie))).toBe(2);
     const res = await fetch(`${auth.url}/logout`, { headers: { cookie } });
     expect(res.status).toBe(200);
     expectClearedCookie(res);
-    expect(await redis.client.exists(sessionKey(cookie), visitsKey(cookie))).toBe(0);
+    expect(await redis.client.exists(sessionKeyOf(cookie), visitsKey(cookie))).toBe(0);
   });
 });
 
@@ -126,7 +124,7 @@ describe('GET /me', () => {
     expect(res.status).toBe(401);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('UNAUTHENTICATED');
     expectClearedCookie(res);
-    expect(await redis.client.exists(sessionKey(cookie))).toBe(0);
+    expect(await redis.client.exists(sessionKeyOf(cookie))).toBe(0);
   });
 
   it('when the cookie belongs to an anonymous visit-counter session, then 401', async () => {
@@ -146,7 +144,7 @@ describe('GET /visits', () => {
     expect(body.servedBy).toMatch(new RegExp(`:${auth.port}$`));
     const cookie = cookiePair(res, 'checkinapp')!;
     expect(cookie).toBeTruthy();
-    expect(await redis.client.exists(sessionKey(cookie))).toBe(1);
+    expect(await redis.client.exists(sessionKeyOf(cookie))).toBe(1);
     expect(await redis.client.get(visitsKey(cookie))).toBe('1');
     expect(await redis.client.dbsize()).toBe(dbBefore + 2);
 
@@ -172,7 +170,7 @@ describe('GET /visits', () => {
     expect(((await next.json()) as { visits: number }).visits).toBe(21);
     expect(await redis.client.get(visitsKey(cookie))).toBe('21');
     // The session itself is untouched by the counter: still the logged-in user.
-    const stored = JSON.parse((await redis.client.get(sessionKey(cookie)))!) as { userId: number };
+    const stored = JSON.parse((await redis.client.get(sessionKeyOf(cookie)))!) as { userId: number };
     expect(stored.userId).toBe(77);
   });
 
@@ -190,7 +188,7 @@ describe('GET /visits', () => {
   it('when an anonymous visit is counted, then the session and the counter key expire together after the anonymous idle TTL (30 min), not a day', async () => {
     const res = await fetch(`${auth.url}/visits`);
     const cookie = cookiePair(res, 'checkinapp')!;
-    const [sessionTtl, visitsTtl] = await Promise.all([redis.client.ttl(sessionKey(cookie)), redis.client.ttl(visitsKey(cookie))]);
+    const [sessionTtl, visitsTtl] = await Promise.all([redis.client.ttl(sessionKeyOf(cookie)), redis.client.ttl(visitsKey(cookie))]);
     expect(sessionTtl).toBeGreaterThanOrEqual(1_790);
     expect(sessionTtl).toBeLessThanOrEqual(1_800);
     expect(visitsTtl).toBeGreaterThanOrEqual(1_790);
@@ -203,7 +201,7 @@ describe('GET /visits', () => {
     const cookie = cookiePair(res, 'checkinapp')!;
     await fetch(`${auth.url}/visits`, { headers: { cookie } });
     await auth.close();
-    auth = await startAuth(redis.url);
+    auth = await stack.start('auth');
     const after = await fetch(`${auth.url}/visits`, { headers: { cookie } });
     expect(after.status).toBe(200);
     expect(((await after.json()) as { visits: number }).visits).toBe(3);
@@ -213,12 +211,12 @@ describe('GET /visits', () => {
 
 describe('SESSION_TTL_S', () => {
   it('when SESSION_TTL_S=120, then the session key and the visit counter use 120 s, and the cookie carries no expiry of its own', async () => {
-    const shortAuth = await startAuth(redis.url, { SESSION_TTL_S: '120' });
+    const shortAuth = await stack.start('auth', { SESSION_TTL_S: '120' });
     try {
       const res = await postJson(`${shortAuth.url}/login`, { email: DEMO.email, password: DEMO.password });
       expect(res.status).toBe(200);
       const cookie = cookiePair(res, 'checkinapp')!;
-      const ttl = await redis.client.ttl(sessionKey(cookie));
+      const ttl = await redis.client.ttl(sessionKeyOf(cookie));
       expect(ttl).toBeGreaterThan(110);
       expect(ttl).toBeLessThanOrEqual(120);
       expect(res.headers.getSetCookie()[0]).not.toMatch(/Expires=|Max-Age=/i);

@@ -28,10 +28,3 @@ export async function runCli(name: string, body: (deps: { repository: UsersRepos
     process.exit(1);
   }
 }
-
-export function flag(args: string[], name: string): string | undefined {
-  const index = args.indexOf(`--${name}`);
-  if (index >= 0) return args[index + 1];
-  const inline = args.find((a) => a.startsWith(`--${name}=`));
-  return inline?.slice(name.length + 3);
-}
