@@ -12,7 +12,7 @@
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { spawnRedis } from '@ncc/testing';
-import { CheckinStream } from '../services/checkin/src/data-access/checkin-stream.js';
+import { CheckinStream } from '@ncc/checkin';
 
 const { values: args } = parseArgs({ options: { total: { type: 'string', default: '1000000' } } });
 const TOTAL = Number(args.total);

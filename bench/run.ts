@@ -104,7 +104,7 @@ async function main(): Promise<number> {
   const redis: SpawnedRedis = await spawnRedis();
   const processes: Started[] = [];
   try {
-    const hash = await seedBenchUsers(redis.client, USERS);
+    const hash = await seedBenchUsers(redis.url, USERS);
     const servers = { redis, ...(await startServers(redis, processes)) };
     // One session per connection (distinct users, as real traffic would be).
     const sessions = await logIn(servers.auth.url, Math.min(connections, USERS));

@@ -33,7 +33,7 @@ function runCollection(authUrl: string, checkinUrl: string): Promise<NewmanRunSu
   });
 }
 
-/** The plain line the issue asks for, plus what failed (request, test, message) when something did. */
+/** The plain `N passed, N failed` line the README quotes, plus what failed (request, test, message) when something did. */
 function report(summary: NewmanRunSummary): { total: number; failed: number; failures: string[] } {
   const total = summary.run.stats.assertions.total ?? 0;
   const failed = summary.run.stats.assertions.failed ?? 0;

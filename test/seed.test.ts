@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import bcrypt from 'bcryptjs';
 import type { Redis } from 'ioredis';
 import { postJson, type SpawnedRedis, spawnRedis } from '@ncc/testing';
 import { DEMO, login, ROOT, type Stack, type StartedService, startAuth, startStack, type TestUser } from './support/services.js';
@@ -187,6 +188,72 @@ describe('pnpm seed with a file of its own, on a few demo users', () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/not a valid user list/);
     expect(run.stderr).toMatch(/password/);
+    expect(await userSnapshot(redis.client)).toEqual(before);
+  });
+});
+
+describe('pnpm seed with pre-computed bcrypt hashes (passwordHash)', () => {
+  const PASSWORD = 'pre-hashed-pw-1';
+  /** Made once here, as an operator (or the bench) would: the seed stores it as it is. */
+  const hash = bcrypt.hashSync(PASSWORD, 10);
+
+  it('when an entry has a cost-10 passwordHash instead of a password, then exactly that hash is stored, the user logs in with its password, and the output never shows it', async () => {
+    const file = writeUsers('hashed.json', [
+      { id: 910, firstName: 'Pre', lastName: 'Hashed', email: 'pre.hashed@example.com', passwordHash: hash },
+      { id: 911, firstName: 'Plain', lastName: 'Text', email: 'plain.text@example.com', password: 'plain-pw-911' },
+    ]);
+    const run = await runCli(redis.url, 'seed', ['--file', file]);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout.trim()).toBe('Seeded users: 2 created, 0 updated, 0 skipped.');
+    expect(run.stdout).not.toContain(hash);
+
+    expect(await redis.client.hgetall('ncc:user:910')).toEqual({ id: '910', firstName: 'Pre', lastName: 'Hashed', email: 'pre.hashed@example.com', password: hash });
+    expect(await redis.client.get('ncc:user:email:pre.hashed@example.com')).toBe('910');
+    // The plaintext entry in the same file is still hashed by the seed.
+    expect(await redis.client.hget('ncc:user:911', 'password')).toMatch(/^\$2b\$10\$[./A-Za-z0-9]{53}$/);
+
+    expect((await postJson(`${auth.url}/login`, { email: 'pre.hashed@example.com', password: PASSWORD })).status).toBe(200);
+    expect((await postJson(`${auth.url}/login`, { email: 'pre.hashed@example.com', password: 'not-the-password' })).status).toBe(401);
+    expect((await postJson(`${auth.url}/login`, { email: 'plain.text@example.com', password: 'plain-pw-911' })).status).toBe(200);
+  });
+
+  it('when an entry has both password and passwordHash, or a cost-4 hash, then exit 1 naming that entry, never printing the hash or password, and nothing is written', async () => {
+    const cheap = bcrypt.hashSync(PASSWORD, 4);
+    const cases = [
+      {
+        file: writeUsers('both.json', [
+          { id: 912, firstName: 'Ok', lastName: 'Entry', email: 'ok.entry@example.com', passwordHash: hash },
+          { id: 913, firstName: 'Two', lastName: 'Secrets', email: 'two.secrets@example.com', password: 'both-given-pw', passwordHash: hash },
+        ]),
+        entry: 'users[1] (id 913)',
+        reason: /exactly one of "password" .* or "passwordHash" .*this entry has both/,
+        secrets: [hash, 'both-given-pw'],
+      },
+      {
+        file: writeUsers('cost4.json', [{ id: 914, firstName: 'Cheap', lastName: 'Hash', email: 'cheap.hash@example.com', passwordHash: cheap }]),
+        entry: 'users[0] (id 914).passwordHash',
+        reason: /bcrypt cost 4 is refused/,
+        secrets: [cheap],
+      },
+    ];
+    const before = await userSnapshot(redis.client);
+    const dbBefore = await redis.client.dbsize();
+    for (const { file, entry, reason, secrets } of cases) {
+      const run = await runCli(redis.url, 'seed', ['--file', file]);
+      expect(run.code, file).toBe(1);
+      expect(run.stdout, file).toBe('');
+      expect(run.stderr, file).toContain('not a valid user list');
+      expect(run.stderr, file).toContain(`${entry}: `);
+      expect(run.stderr, file).toMatch(reason);
+      expect(run.stderr, file).not.toMatch(/\n\s+at /); // a message, not a stack trace
+      for (const secret of secrets) {
+        expect(run.stderr, file).not.toContain(secret);
+        // Not even the salt and hash without the prefix.
+        expect(run.stderr, file).not.toContain(secret.slice(7));
+      }
+    }
+    expect(await redis.client.dbsize()).toBe(dbBefore);
     expect(await userSnapshot(redis.client)).toEqual(before);
   });
 });

@@ -1,12 +1,13 @@
 /**
- * The bench's users: seeded with one precomputed cost-10 hash (seeding 250 users then takes
- * milliseconds, and each login still costs one full cost-10 compare), then logged in over HTTP, one
- * session per connection.
+ * The bench's users: seeded with one precomputed cost-10 hash (seeding 250 users then costs little
+ * more than the seed CLI's start-up, and each login still costs one full cost-10 compare), then logged
+ * in over HTTP, one session per connection.
  */
-import { createRequire } from 'node:module';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
-import { UsersRepository } from '../../services/auth/src/data-access/users-repository.js';
+import bcrypt from 'bcryptjs';
 import { ROOT } from './processes.js';
 
 export const PASSWORD = 'bench-password-1';
@@ -16,23 +17,40 @@ const FIRST_ID = 100_000;
 
 export const benchEmail = (i: number): string => `bench.user${i}@example.com`;
 
-/** bcryptjs is the auth service's dependency; the bench borrows it from there. */
-interface Bcrypt {
-  hashSync(password: string, rounds: number): string;
-  compareSync(password: string, hash: string): boolean;
-}
-export const bcryptjs = (): Bcrypt => createRequire(join(ROOT, 'services/auth/package.json'))('bcryptjs') as Bcrypt;
+/** bcryptjs, as the auth service's bcrypt threads run it (the same catalog version). */
+export const bcryptjs = (): Pick<typeof bcrypt, 'hashSync' | 'compareSync'> => bcrypt;
+
+/** The auth service's seed CLI, exactly what `pnpm seed` runs (as scripts/start/seed.ts spawns it). */
+const SEED_CLI = ['--conditions=ncc-source', '--import', 'tsx', join(ROOT, 'services', 'auth', 'src', 'cli', 'seed.ts')];
 
 /**
  * Users 1..`count` (ids 100001…, bench.user<i>@example.com), all with PASSWORD; returns their hash.
- * Written with the auth service's users repository: the seed CLI hashes every password itself, which
- * for 250 users at cost 10 takes 10–30 s on two cores.
+ * Written by the seed CLI from a temporary file of `passwordHash` entries: the hash is computed once
+ * here, so the CLI hashes nothing (hashing 250 passwords at cost 10 takes 10–30 s on two cores).
  */
-export async function seedBenchUsers(redis: Redis, count: number): Promise<string> {
-  const hash = bcryptjs().hashSync(PASSWORD, BCRYPT_COST);
-  const users = new UsersRepository(redis);
-  for (let i = 1; i <= count; i++) {
-    await users.save({ id: FIRST_ID + i, email: benchEmail(i), firstName: 'Bench', lastName: `User${i}`, passwordHash: hash });
+export async function seedBenchUsers(redisUrl: string, count: number): Promise<string> {
+  const hash = bcrypt.hashSync(PASSWORD, BCRYPT_COST);
+  const users = Array.from({ length: count }, (_, k) => ({
+    id: FIRST_ID + k + 1,
+    firstName: 'Bench',
+    lastName: `User${k + 1}`,
+    email: benchEmail(k + 1),
+    passwordHash: hash,
+  }));
+  const dir = mkdtempSync(join(tmpdir(), 'ncc-bench-users-'));
+  try {
+    const file = join(dir, 'users.json');
+    writeFileSync(file, JSON.stringify({ users }));
+    const stdout = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, [...SEED_CLI, '--file', file], { cwd: ROOT, env: { ...process.env, REDIS_URL: redisUrl } }, (err, out, stderr) => {
+        if (err) reject(new Error(`seeding the bench users failed: ${stderr.trim() || out.trim() || err.message}`));
+        else resolve(out);
+      });
+    });
+    const created = /Seeded users: (\d+) created/.exec(stdout)?.[1];
+    if (Number(created) !== count) throw new Error(`the seed CLI was to create ${count} bench users on a fresh Redis: ${stdout.trim()}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
   return hash;
 }
@@ -51,7 +69,10 @@ export async function logIn(authUrl: string, count: number): Promise<Session[]> 
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ email: benchEmail(i), password: PASSWORD }),
     });
-    const cookie = res.headers.getSetCookie().find((c) => c.startsWith('checkinapp='))?.split(';')[0];
+    const cookie = res.headers
+      .getSetCookie()
+      .find((c) => c.startsWith('checkinapp='))
+      ?.split(';')[0];
     if (res.status !== 200 || !cookie) throw new Error(`login of bench.user${i} failed: ${res.status} ${await res.text()}`);
     sessions.push({ userId: FIRST_ID + i, cookie });
   }

@@ -1,14 +1,14 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { baseEnvSchema, env, loadConfig } from '@ncc/service-kit';
+import { DEFAULT_REDIS_URL, env, loadConfig, redisUrlSchema } from '@ncc/service-kit';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** What `pnpm start` reads from the environment; everything else is passed through to the services. */
 export const startEnvSchema = z.object({
   /** Used when a Redis answers there; otherwise a local redis-server is started. */
-  REDIS_URL: baseEnvSchema.shape.REDIS_URL,
+  REDIS_URL: redisUrlSchema.default(DEFAULT_REDIS_URL),
   /** Port of the redis-server `pnpm start` starts itself when REDIS_URL does not answer. */
   NCC_REDIS_PORT: env.port(6379).refine((p) => p > 0, { message: 'must be a fixed port (1-65535)' }),
   /** Append-only data of that redis-server: sessions and users survive a restart of `pnpm start`. */

@@ -1,5 +1,5 @@
 /**
- * Issue 7, item 6: data in Redis that is not what the code wrote (hand edits, another program, a bad
+ * Data in Redis that is not what the code wrote (hand edits, another program, a bad
  * migration) is treated as "no session" / "invalid login" with a warning — never a 500.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,5 +1,5 @@
 /**
- * Issue 13, item 7: crash-only on programmer errors. A child process runs the real runService with
+ * Crash-only on programmer errors (README, When Redis fails: "When a process crashes"). A child process runs the real runService with
  * deliberately faulty routes (fixtures/faulty-service.ts).
  *
  * - A request error (thrown in a handler, a non-Error value, an error mid-response) is the Express

@@ -1,6 +1,7 @@
 /**
- * Issue 7, items 4 and 5 with real service processes (as `pnpm auth` / `pnpm checkin` run them):
- * start-up while Redis is down (retry with backoff, then listen; or exit 1 after the deadline) and
+ * Start-up and shutdown with real service processes (as `pnpm auth` / `pnpm checkin` run them):
+ * start-up while Redis is down (retry with backoff, then listen; or exit 1 after the deadline:
+ * docs/decisions/002-redis-startup.md) and
  * graceful shutdown on SIGTERM / SIGINT with a request in flight.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

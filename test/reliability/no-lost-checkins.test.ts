@@ -1,5 +1,5 @@
 /**
- * Issue 7, item 7: a steady stream of distinct checkins while Redis (append-only, appendfsync always)
+ * No acknowledged checkin is lost: a steady stream of distinct checkins while Redis (append-only, appendfsync always)
  * is SIGKILLed and restarted on the same data dir, twice, and then has its client connections cut
  * (CLIENT KILL) several times while it stays up. Afterwards the stream is compared with what every
  * client was told: each 202 has exactly its entry (same id, same fields), nothing else got a 2xx/4xx,

@@ -1,5 +1,5 @@
 /**
- * Issue 7, items 1–4 (in-process part): Redis refusing connections (SIGKILL), Redis hung (SIGSTOP),
+ * Redis outages, in process: Redis refusing connections (SIGKILL), Redis hung (SIGSTOP),
  * recovery on the same append-only data dir, and /readyz vs /healthz — against both services.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -40,7 +40,7 @@ let nextLocation = 1;
 const checkinBody = (): { userId: number; locationId: number; starRating: number } => ({ userId: DEMO.id, locationId: nextLocation++, starRating: 4 });
 
 /**
- * Every request of the issue's list that needs Redis, each timed to the last byte of its body. They
+ * Every request of both services that needs Redis, each timed to the last byte of its body. They
  * are independent and sent at once: each is timed on its own, and a hung Redis costs one command
  * timeout for all of them instead of one each.
  */
@@ -240,7 +240,7 @@ describe('when Redis answers reads but holds every write (CLIENT PAUSE WRITE, as
     // The refused login stored no session...
     expect(await sessionKeys()).toEqual(keysBefore);
     // ...but the checkin script had already reached Redis and runs now: a 503 after a timeout is not a
-    // guaranteed no-op (docs/readme/reliability.md). The duplicate check makes the client's retry safe:
+    // guaranteed no-op (README.md, When Redis fails: "A 503 does not always mean nothing was written"). The duplicate check makes the client's retry safe:
     expect(await redis.client.xlen('ncc:checkins')).toBe(xlenBefore + 1);
     const retry = await postJsonTimed(`${checkin.url}/api/checkin`, body, { cookie });
     expect(retry.status, retry.text).toBe(422);

@@ -1,6 +1,6 @@
 /**
  * Choosing the Redis mode is configuration only, and an ambiguous choice is refused at start-up
- * with the keys named — by the schema (loadConfig) here, and by a real service / CLI process (exit 1)
+ * with the keys named — by the schema's rules (redisRules, checked by loadConfig) here, and by a real service / CLI process (exit 1)
  * in config.e2e.test.ts.
  */
 import { describe, expect, it } from 'vitest';
@@ -21,8 +21,9 @@ function issuesOf(env: Record<string, string>, schema: typeof baseEnvSchema | ty
 describe('Redis mode configuration', () => {
   it('when nothing is set, then the mode is standalone on the default REDIS_URL', () => {
     const config = loadConfig(authEnvSchema, {});
-    expect(redisMode(config)).toEqual({ mode: 'standalone' });
-    expect(config.REDIS_URL).toBe('redis://127.0.0.1:6379');
+    expect(redisMode(config)).toEqual({ mode: 'standalone', url: 'redis://127.0.0.1:6379' });
+    expect(config.REDIS_URL).toBeUndefined();
+    expect(describeRedisTarget(config)).toBe('redis://127.0.0.1:6379 (REDIS_URL)');
   });
 
   it('when REDIS_CLUSTER_NODES lists host:port seeds, then the mode is cluster and the nodes are parsed', () => {
@@ -87,6 +88,11 @@ describe('Redis mode configuration', () => {
   it('when a schema error and a mode conflict occur together, then both are reported at once', () => {
     const keys = issuesOf({ REDIS_URL: 'http://x', REDIS_CLUSTER_NODES: '127.0.0.1:7000', AUTH_PORT: 'abc' }).map((i) => i.key);
     expect(keys).toEqual(expect.arrayContaining(['REDIS_URL', 'AUTH_PORT']));
+    const both = issuesOf({ REDIS_URL: 'redis://h:1', REDIS_CLUSTER_NODES: '127.0.0.1:7000', AUTH_PORT: 'abc' });
+    expect(both).toEqual([
+      expect.objectContaining({ key: 'AUTH_PORT' }),
+      expect.objectContaining({ key: 'REDIS_URL', message: expect.stringContaining('set together with REDIS_CLUSTER_NODES') }),
+    ]);
   });
 });
 

@@ -1,5 +1,5 @@
 /**
- * Issue 13: the guarantees an outside tester broke, each reproduced over real HTTP against a real
+ * The guarantees an outside tester broke, each reproduced over real HTTP against a real
  * redis-server. Every test here failed on the main before the fix.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -42,7 +42,7 @@ async function burst(n: number, attempt: (i: number) => { email: string; passwor
   return results.map((r) => r.res.status);
 }
 
-describe('login limiter under concurrency (issue 13 item 1)', () => {
+describe('login limiter under concurrency', () => {
   it('when 50 wrong logins for one (email, IP) arrive at once, then exactly 10 are compared (401) and 40 get 429', async () => {
     const statuses = await burst(50, (i) => ({ email: VICTIM.email, password: `wrong${i}` }), '198.51.100.1');
     expect(tally(statuses)).toEqual({ 401: 10, 429: 40 });
@@ -89,7 +89,7 @@ describe('login limiter under concurrency (issue 13 item 1)', () => {
   });
 });
 
-describe("the seed's own checkin receiver accepts our sessions (issue 13 item 5)", () => {
+describe("the seed's own checkin receiver accepts our sessions", () => {
   let receiver: RunningServer;
   let store: Redis;
 
@@ -138,7 +138,7 @@ describe("the seed's own checkin receiver accepts our sessions (issue 13 item 5)
   });
 });
 
-describe('every session of a user can be listed and ended, and there are at most MAX_SESSIONS_PER_USER (issue 13 item 2)', () => {
+describe('every session of a user can be listed and ended, and there are at most MAX_SESSIONS_PER_USER', () => {
   let auth2: StartedService;
   let checkinService: StartedService;
 

@@ -1,5 +1,5 @@
 /**
- * Issue 8 item 9: one audit entry per security event, with request id, user id or email, client IP and
+ * One audit entry (docs/decisions/014-audit-log.md) per security event, with request id, user id or email, client IP and
  * a salted hash of the session id — and never a password, a raw session id or a cookie in any log line.
  */
 import { randomUUID } from 'node:crypto';

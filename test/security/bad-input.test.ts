@@ -1,5 +1,5 @@
 /**
- * Issue 8 item 10: hostile input on every route of both services. Each gets a clear 4xx JSON error
+ * Hostile input on every route of both services. Each gets a clear 4xx JSON error
  * (or Node's bare 431 for oversized headers), nothing is written to Redis, and the process stays up.
  */
 import net from 'node:net';

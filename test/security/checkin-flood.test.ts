@@ -1,7 +1,7 @@
 /**
- * Issue 13 item 8: one logged-in user could submit ~2,000 checkins/s, each leaving a duplicate marker
+ * One logged-in user could submit ~2,000 checkins/s, each leaving a duplicate marker
  * for a day. Now a per-user rate limit (shared by every checkin replica, inside the accept script) and
- * one bounded recent-checkins set per user. Real HTTP, a real redis-server; each test failed before.
+ * one bounded recent-checkins set per user (docs/decisions/022-checkin-limits.md). Real HTTP, a real redis-server; each test failed before.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep, type SpawnedRedis } from '@ncc/testing';

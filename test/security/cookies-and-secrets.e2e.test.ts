@@ -1,5 +1,5 @@
 /**
- * Issue 8 item 2, at start-up: the real `pnpm auth` / `pnpm checkin` processes refuse to run in
+ * Secrets at start-up: the real `pnpm auth` / `pnpm checkin` processes refuse to run in
  * production without a proper secret, and read it from SESSION_SECRET_FILE (the compose set-up).
  * Process-spawning, so in the e2e suite; the in-process part is cookies-and-secrets.test.ts.
  */

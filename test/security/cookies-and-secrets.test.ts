@@ -1,5 +1,5 @@
 /**
- * Issue 8 items 1 and 2: Secure cookies behind a trusted proxy, no session stored for a cookie that
+ * Secure cookies behind a trusted proxy (docs/decisions/013-secure-cookie-transport.md), no session stored for a cookie that
  * cannot be sent, the `__Host-` option, plain-HTTP development, rotation. (Secrets required in
  * production, checked by the real processes at start-up: cookies-and-secrets.e2e.test.ts.)
  */

@@ -1,5 +1,5 @@
 /**
- * Issue 8 items 7 and 8: CSRF and CORS for a cookie-authenticated JSON API (Origin allow-list,
+ * CSRF and CORS for a cookie-authenticated JSON API (docs/decisions/011-csrf.md: Origin allow-list,
  * Sec-Fetch-Site, JSON-only bodies, no `*`, preflights), and the security headers.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

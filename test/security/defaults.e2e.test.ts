@@ -1,5 +1,5 @@
 /**
- * Issue 13 item 6a with the real `pnpm auth` / `pnpm checkin` processes: with the development secret
+ * Safe defaults with the real `pnpm auth` / `pnpm checkin` processes: with the development secret
  * they listen on 127.0.0.1 unless told otherwise, and an explicit non-loopback HOST makes them warn.
  * (The configuration defaults: defaults.test.ts.)
  */

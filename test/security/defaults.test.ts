@@ -1,5 +1,5 @@
 /**
- * Issue 13 item 6a: a service that signs cookies with the public development secret (SESSION_SECRET
+ * Safe defaults: a service that signs cookies with the public development secret (SESSION_SECRET
  * unset) must not be reachable from other machines by default — anyone who can reach it can forge a
  * session. Its default bind is 127.0.0.1; with a real secret the default stays 0.0.0.0 (containers
  * rely on it). The configuration here; the real processes, where they listen and what they warn:

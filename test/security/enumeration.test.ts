@@ -1,7 +1,7 @@
 /**
- * Issue 8 item 4: an unknown email and a wrong password are indistinguishable — status, body (but the
+ * An unknown email and a wrong password are indistinguishable — status, body (but the
  * request id), header names, and the work done: exactly one bcrypt compare and the same Redis commands
- * on both paths (docs/decisions/015). Equal work is asserted, not timed: a stopwatch on a shared
+ * on both paths (docs/decisions/015-enumeration-timing.md). Equal work is asserted, not timed: a stopwatch on a shared
  * 2-core machine could not tell a missing compare from foreign load reliably. The response times are
  * only logged here; measuring them is the bench's job.
  */

@@ -1,5 +1,5 @@
 /**
- * Issue 8 item 3: brute-force limits shared by every auth instance through Redis, identical for
+ * Brute-force limits (docs/decisions/010-login-rate-limits.md) shared by every auth instance through Redis, identical for
  * unknown emails, reset by a success, keyed by the client IP as TRUST_PROXY defines it, failing closed.
  */
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';

@@ -1,6 +1,6 @@
 /**
- * Issue 13 items 3 and 4: what an anonymous client can make Redis store, and how long a browser's
- * session lives. Real HTTP, a real redis-server, and a cookie jar (tough-cookie) that honours
+ * What an anonymous client can make Redis store, and how long a browser's
+ * session lives (docs/decisions/021-session-lifetimes.md). Real HTTP, a real redis-server, and a cookie jar (tough-cookie) that honours
  * Expires/Max-Age exactly as a browser does. Each test failed on the main before the fix.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -41,7 +41,7 @@ async function pool<T>(total: number, parallel: number, task: (i: number) => Pro
   return results;
 }
 
-describe('anonymous sessions (issue 13 item 3)', () => {
+describe('anonymous sessions', () => {
   it('when 500 cookieless GET /visits come from one address at 32 in parallel over two instances, then 60 make a session, 440 get 429 with Retry-After, and Redis holds only those 60 sessions (30 min each)', async () => {
     const [a, b] = await Promise.all([start('auth', { TRUST_PROXY: '1' }), start('auth', { TRUST_PROXY: '1' })]);
     const before = await redis.client.dbsize();
@@ -120,7 +120,7 @@ describe('anonymous sessions (issue 13 item 3)', () => {
   });
 });
 
-describe('a browser keeps its session while active (issue 13 item 4)', () => {
+describe('a browser keeps its session while active', () => {
   /** What a browser sends: the jar drops a cookie whose Expires/Max-Age has passed. */
   async function jarLogin(authUrl: string): Promise<{ jar: CookieJar; setCookie: string; sid: string }> {
     const jar = new CookieJar();

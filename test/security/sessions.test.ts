@@ -1,6 +1,7 @@
 /**
- * Issue 8 item 6: a user's sessions — listed with opaque handles, ended one by one or all at once,
- * on a per-user sorted set that only ever uses single-key commands (Redis Cluster safe).
+ * A user's sessions — listed with opaque handles, ended one by one or all at once,
+ * on a per-user sorted set that only ever uses single-key commands (Redis Cluster safe;
+ * docs/decisions/012-session-index.md).
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type SpawnedRedis } from '@ncc/testing';

@@ -1,5 +1,5 @@
 /**
- * Issue 13 item 6d with the real `pnpm auth` process: the HTTP_*_TIMEOUT_MS it is given reach its
+ * Slow clients with the real `pnpm auth` process: the HTTP_*_TIMEOUT_MS it is given reach its
  * server (the in-process cases, one by one: slow-clients.test.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,5 +1,5 @@
 /**
- * Issue 13 item 6d: slow clients are cut at the documented timeouts — a body trickled a chunk at a
+ * Slow clients are cut at the documented timeouts — a body trickled a chunk at a
  * time at HTTP_REQUEST_TIMEOUT_MS, headers trickled a line at a time (or never sent) at
  * HTTP_HEADERS_TIMEOUT_MS, an idle keep-alive connection at HTTP_KEEP_ALIVE_TIMEOUT_MS — each within
  * about a second, with Node's `408 Request Timeout` where Node gives one. Raw sockets against the real

@@ -1,5 +1,5 @@
 /**
- * Issue 8 item 5: the idle TTL and the absolute lifetime (from login) are enforced by the server, on
+ * The idle TTL and the absolute lifetime (from login; docs/decisions/021-session-lifetimes.md) are enforced by the server, on
  * both services. The idle TTL is Redis's own key expiry, so it is tested on a real redis-server with
  * one-second values and short real waits. The absolute lifetime is a comparison with the clock in the
  * serializer both services read sessions with: its boundary is tested there with an injected clock,

@@ -1,6 +1,6 @@
 import type { Request, RequestHandler } from 'express';
 import { AppError } from './errors.js';
-import { env } from './config.js';
+import { env } from './env.js';
 
 /**
  * Settings for the cross-site guard; spread into a service schema next to `sessionEnvShape`.

@@ -1,21 +1,173 @@
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
-import { type HostPort, redisMode } from './config.js';
+import { z } from 'zod';
+import { type CrossKeyRule, env } from './env.js';
 import type { Logger } from './logger.js';
 
 export type RedisClient = Redis | Cluster;
 
+/** Where a standalone Redis is looked for when neither REDIS_URL nor another mode is set. */
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+
+/** A `redis://` or `rediss://` URL with a host and an optional numeric database. */
+export const redisUrlSchema = z.string().refine(
+  (value) => {
+    try {
+      const url = new URL(value);
+      if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') return false;
+      if (!url.hostname) return false;
+      const db = url.pathname.replace(/^\//, '');
+      return db === '' || /^\d{1,2}$/.test(db);
+    } catch {
+      return false;
+    }
+  },
+  { message: 'must be a redis:// or rediss:// URL such as redis://user:pass@host:6379/0' },
+);
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** `host:port` (or `[ipv6]:port`); null when malformed. */
+export function parseHostPort(entry: string): HostPort | null {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]+)):(\d{1,5})$/.exec(entry.trim());
+  const host = match?.[1] ?? match?.[2];
+  if (!match || host === undefined) return null;
+  const port = Number(match[3]);
+  if (port < 1 || port > 65535) return null;
+  return { host, port };
+}
+
+/** Comma separated `host:port` list for Redis Cluster seed nodes or Sentinels. */
+const hostPortList = env
+  .list()
+  .transform((entries, ctx) => {
+    const nodes = entries.map(parseHostPort);
+    if (nodes.length > 0 && nodes.every((node) => node !== null)) return nodes as HostPort[];
+    ctx.addIssue({ code: 'custom', message: 'must be a comma separated list of host:port, e.g. 10.0.0.1:6379,10.0.0.2:6379' });
+    return z.NEVER;
+  });
+
+/**
+ * The Redis keys of every service. Exactly one topology: REDIS_URL (standalone, the default,
+ * DEFAULT_REDIS_URL when unset), REDIS_CLUSTER_NODES, or REDIS_SENTINELS + REDIS_SENTINEL_NAME.
+ * REDIS_URL has no default here so that "set together with another mode" can be seen (redisRules).
+ */
+export const redisEnvShape = {
+  /** Standalone Redis (the default mode). Not allowed together with REDIS_CLUSTER_NODES or REDIS_SENTINELS. */
+  REDIS_URL: redisUrlSchema.optional(),
+  /** Redis Cluster: seed nodes `host:port,host:port,…` (any subset of the cluster; the rest is discovered). */
+  REDIS_CLUSTER_NODES: hostPortList.optional(),
+  /** Redis Sentinel: the sentinels `host:port,…`, together with REDIS_SENTINEL_NAME (the monitored master's name). */
+  REDIS_SENTINELS: hostPortList.optional(),
+  REDIS_SENTINEL_NAME: z.string().min(1).optional(),
+  /** Credentials and TLS for the data nodes in cluster/sentinel mode (in standalone mode they live in REDIS_URL). */
+  REDIS_USERNAME: z.string().min(1).optional(),
+  REDIS_PASSWORD: z.string().min(1).optional(),
+  REDIS_TLS: env.bool.optional(),
+  /** The sentinels' own password (`requirepass` in sentinel.conf), if they have one. */
+  REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
+  REDIS_COMMAND_TIMEOUT_MS: env.int(1000, 50, 60_000),
+  REDIS_CONNECT_TIMEOUT_MS: env.int(1000, 50, 60_000),
+  /** How long start-up waits for Redis before giving up with exit code 1; 0 waits forever. */
+  REDIS_STARTUP_TIMEOUT_MS: env.int(30_000, 0),
+};
+
+type RedisKeys = { [K in keyof typeof redisEnvShape]?: unknown };
+
+const STANDALONE_ONLY_HINT = 'applies to REDIS_CLUSTER_NODES / REDIS_SENTINELS only; with REDIS_URL put it in the URL (redis://user:pass@host, rediss:// for TLS)';
+
+/** Two topologies at once would silently pick one: refused, with every key involved named (decision 020). */
+export const redisRules: readonly CrossKeyRule<RedisKeys>[] = [
+  {
+    key: 'REDIS_CLUSTER_NODES',
+    message: 'set together with REDIS_SENTINELS; choose one Redis mode (cluster or sentinel)',
+    broken: (c) => c.REDIS_CLUSTER_NODES !== undefined && c.REDIS_SENTINELS !== undefined,
+  },
+  {
+    key: 'REDIS_URL',
+    message: 'set together with REDIS_CLUSTER_NODES; choose one Redis mode (unset REDIS_URL to use the cluster)',
+    broken: (c) => c.REDIS_URL !== undefined && c.REDIS_CLUSTER_NODES !== undefined,
+  },
+  {
+    key: 'REDIS_URL',
+    message: 'set together with REDIS_SENTINELS; choose one Redis mode (unset REDIS_URL to use Sentinel)',
+    broken: (c) => c.REDIS_URL !== undefined && c.REDIS_SENTINELS !== undefined,
+  },
+  {
+    key: 'REDIS_SENTINEL_NAME',
+    message: 'is required with REDIS_SENTINELS (the master name from `sentinel monitor <name> …`)',
+    broken: (c) => c.REDIS_SENTINELS !== undefined && c.REDIS_SENTINEL_NAME === undefined,
+  },
+  {
+    key: 'REDIS_SENTINEL_NAME',
+    message: 'is only used with REDIS_SENTINELS, which is not set',
+    broken: (c) => c.REDIS_SENTINELS === undefined && c.REDIS_SENTINEL_NAME !== undefined,
+  },
+  {
+    key: 'REDIS_SENTINEL_PASSWORD',
+    message: 'is only used with REDIS_SENTINELS, which is not set',
+    broken: (c) => c.REDIS_SENTINELS === undefined && c.REDIS_SENTINEL_PASSWORD !== undefined,
+  },
+  ...(['REDIS_USERNAME', 'REDIS_PASSWORD', 'REDIS_TLS'] as const).map((key) => ({
+    key,
+    message: STANDALONE_ONLY_HINT,
+    broken: (c: RedisKeys) => c.REDIS_CLUSTER_NODES === undefined && c.REDIS_SENTINELS === undefined && c[key] !== undefined,
+  })),
+];
+
 export interface RedisSettings {
-  REDIS_URL: string;
+  REDIS_URL?: string | undefined;
   REDIS_COMMAND_TIMEOUT_MS: number;
   REDIS_CONNECT_TIMEOUT_MS: number;
-  /** Cluster / Sentinel mode (see baseEnvSchema); absent or empty = standalone REDIS_URL. */
-  REDIS_CLUSTER_NODES?: HostPort[] | undefined;
-  REDIS_SENTINELS?: HostPort[] | undefined;
+  /** Cluster / Sentinel mode (see redisEnvShape); absent = standalone REDIS_URL. */
+  REDIS_CLUSTER_NODES?: readonly HostPort[] | undefined;
+  REDIS_SENTINELS?: readonly HostPort[] | undefined;
   REDIS_SENTINEL_NAME?: string | undefined;
   REDIS_USERNAME?: string | undefined;
   REDIS_PASSWORD?: string | undefined;
   REDIS_TLS?: boolean | undefined;
   REDIS_SENTINEL_PASSWORD?: string | undefined;
+}
+
+/** Which Redis topology the configuration names, with the URL or the nodes to reach it by. */
+export type RedisMode =
+  | { mode: 'standalone'; url: string }
+  | { mode: 'cluster'; nodes: readonly HostPort[] }
+  | { mode: 'sentinel'; nodes: readonly HostPort[] };
+
+export function redisMode(config: Pick<RedisSettings, 'REDIS_URL' | 'REDIS_CLUSTER_NODES' | 'REDIS_SENTINELS'>): RedisMode {
+  if (config.REDIS_CLUSTER_NODES && config.REDIS_CLUSTER_NODES.length > 0) return { mode: 'cluster', nodes: config.REDIS_CLUSTER_NODES };
+  if (config.REDIS_SENTINELS && config.REDIS_SENTINELS.length > 0) return { mode: 'sentinel', nodes: config.REDIS_SENTINELS };
+  return { mode: 'standalone', url: config.REDIS_URL ?? DEFAULT_REDIS_URL };
+}
+
+/** Where the client connects, for messages: never includes a password. */
+export function describeRedisTarget(config: Pick<RedisSettings, 'REDIS_URL' | 'REDIS_CLUSTER_NODES' | 'REDIS_SENTINELS' | 'REDIS_SENTINEL_NAME'>): string {
+  const list = (nodes: readonly HostPort[]): string => nodes.map((n) => `${n.host}:${n.port}`).join(',');
+  const target = redisMode(config);
+  switch (target.mode) {
+    case 'cluster':
+      return `Redis Cluster ${list(target.nodes)} (REDIS_CLUSTER_NODES)`;
+    case 'sentinel':
+      return `master "${config.REDIS_SENTINEL_NAME}" via sentinels ${list(target.nodes)} (REDIS_SENTINELS)`;
+    default: {
+      const shown = redactUrl(target.url, '');
+      return shown ? `${shown} (REDIS_URL)` : 'the configured REDIS_URL';
+    }
+  }
+}
+
+/** A Redis URL without its password, fit for a message; `fallback` when it does not parse. */
+export function redactUrl(url: string, fallback = 'the configured REDIS_URL'): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return fallback;
+  }
 }
 
 /** Reconnect delays: quick at first, capped at 2 s, with jitter so a fleet does not reconnect in step. */
@@ -52,7 +204,7 @@ export function createRedisClient(settings: RedisSettings, logger: Logger): Redi
       ? createClusterClient(target.nodes, settings, logger)
       : target.mode === 'sentinel'
         ? createSentinelClient(target.nodes, settings, logger)
-        : new Redis(settings.REDIS_URL, failFastOptions(settings, logger));
+        : new Redis(target.url, failFastOptions(settings, logger));
   watchClient(client, logger);
   return client;
 }

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
-import { type BaseConfig, ConfigError, loadConfig } from './config.js';
+import { type BaseConfig, loadConfig } from './config.js';
+import { ConfigError } from './env.js';
 import { currentRequestId } from './context.js';
 import { createLogger, type Logger } from './logger.js';
 import { closeRedis, createRedisClient, type RedisClient, waitForRedis } from './redis.js';

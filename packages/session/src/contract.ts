@@ -19,7 +19,7 @@ export const DEVELOPMENT_SECRET = 'ncc-development-secret-not-for-production';
 
 /**
  * Session settings, shared by both services' config schemas. Merge into a service schema with
- * `baseEnvSchema.extend(sessionEnvShape)`.
+ * `baseEnvSchema.safeExtend(sessionEnvShape)`.
  */
 export const sessionEnvShape = {
   /** Comma separated; the first signs new cookies, the rest still verify old ones (rotation). */

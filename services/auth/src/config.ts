@@ -1,14 +1,15 @@
 import { z } from 'zod';
 import { baseEnvSchema, crossSiteEnvShape, env } from '@ncc/service-kit';
 import { sessionEnvShape } from '@ncc/session';
+import { BCRYPT_COST } from './domain/passwords.js';
 
 /** Everything the auth service reads from the environment, parsed once at start-up. */
-export const authEnvSchema = baseEnvSchema.extend({
+export const authEnvSchema = baseEnvSchema.safeExtend({
   ...sessionEnvShape,
   ...crossSiteEnvShape,
   AUTH_PORT: env.port(8083),
   /** bcrypt cost for new hashes and for the dummy compare; below 10 is refused. */
-  BCRYPT_ROUNDS: env.int(10, 10, 15),
+  BCRYPT_ROUNDS: env.int(BCRYPT_COST.default, BCRYPT_COST.min, BCRYPT_COST.max),
   /** Brute-force limits (docs/decisions/010-login-rate-limits.md): failures per (email, IP) per window… */
   LOGIN_MAX_FAILS_PER_EMAIL_IP: env.int(10, 1, 100_000),
   LOGIN_FAILS_EMAIL_IP_WINDOW_S: env.int(900, 1, 30 * 86_400),

@@ -3,7 +3,7 @@ import { baseEnvSchema, crossSiteEnvShape, env } from '@ncc/service-kit';
 import { sessionEnvShape } from '@ncc/session';
 
 /** Everything the checkin receiver reads from the environment, parsed once at start-up. */
-export const checkinEnvSchema = baseEnvSchema.extend({
+export const checkinEnvSchema = baseEnvSchema.safeExtend({
   ...sessionEnvShape,
   ...crossSiteEnvShape,
   CHECKIN_PORT: env.port(8082),

@@ -3,7 +3,7 @@ import { authEnvSchema } from '../config.js';
 import { UsersRepository } from '../data-access/users-repository.js';
 import { BcryptHasher } from '../domain/passwords.js';
 
-const cliEnvSchema = baseEnvSchema.extend({ BCRYPT_ROUNDS: authEnvSchema.shape.BCRYPT_ROUNDS });
+const cliEnvSchema = baseEnvSchema.safeExtend({ BCRYPT_ROUNDS: authEnvSchema.shape.BCRYPT_ROUNDS });
 
 /** Config, Redis and the users repository for a one-shot admin command; exits 1 with a clear message on failure. */
 export async function runCli(name: string, body: (deps: { repository: UsersRepository; hasher: BcryptHasher; redis: RedisClient }) => Promise<void>): Promise<void> {

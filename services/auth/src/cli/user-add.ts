@@ -31,10 +31,13 @@ await runCli('user:add', async ({ repository, hasher }) => {
       strict: true,
     }));
   } catch (err) {
-    throw new Error(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
+    throw new Error(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`, { cause: err });
   }
   if (values.password !== undefined) {
-    throw new Error(`--password is not accepted: a password on the command line lands in shell history and in \`ps\`.\n${USAGE}`);
+    throw new Error(
+      `--password is not accepted: a password on the command line lands in shell history and in \`ps\`. ` +
+        `Leave it out and type the password at the prompt, or pipe it on stdin.\n${USAGE}`,
+    );
   }
   const email = values.email;
   if (!email) throw new Error(USAGE);

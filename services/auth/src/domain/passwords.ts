@@ -7,6 +7,9 @@ import type { BcryptTask, BcryptWorkerData } from './bcrypt-worker.js';
 /** bcrypt ignores bytes past 72; longer passwords are refused at validation instead of truncated. */
 export const MAX_PASSWORD_BYTES = 72;
 
+/** bcrypt costs the service accepts (BCRYPT_ROUNDS, seeded hashes): below 10 is too cheap to brute-force. */
+export const BCRYPT_COST = { min: 10, max: 15, default: 10 } as const;
+
 export interface PasswordHasher {
   hash(password: string): Promise<string>;
   verify(password: string, hash: string): Promise<boolean>;

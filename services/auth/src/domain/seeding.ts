@@ -1,6 +1,6 @@
 import { DuplicateEmailError, type UsersRepository } from '../data-access/users-repository.js';
 import type { PasswordHasher } from './passwords.js';
-import type { UserInput } from './schemas.js';
+import type { SeedUser } from './schemas.js';
 
 export class DuplicateIdError extends Error {
   constructor(readonly id: number) {
@@ -9,7 +9,7 @@ export class DuplicateIdError extends Error {
 }
 
 /** Refuse a user list in which two users share an id or an email (case-insensitively). */
-export function checkUnique(users: readonly UserInput[]): void {
+export function checkUnique(users: readonly SeedUser[]): void {
   const byEmail = new Map<string, number>();
   const ids = new Set<number>();
   for (const user of users) {
@@ -30,10 +30,11 @@ export interface SeedResult {
 
 /**
  * Idempotent: a user whose id exists is skipped unless `force`. Emails already held by another id in
- * Redis are refused with both ids named. Hashing runs a few at a time.
+ * Redis are refused with both ids named. Plaintext passwords are hashed a few at a time; a given
+ * `passwordHash` is stored as it is.
  */
 export async function seedUsers(
-  users: readonly UserInput[],
+  users: readonly SeedUser[],
   deps: { repository: UsersRepository; hasher: PasswordHasher },
   options: { force: boolean; concurrency?: number } = { force: false },
 ): Promise<SeedResult> {
@@ -51,7 +52,7 @@ export async function seedUsers(
         result.skipped++;
         continue;
       }
-      const passwordHash = await deps.hasher.hash(user.password);
+      const passwordHash = user.passwordHash ?? (await deps.hasher.hash(user.password));
       await deps.repository.save({ id: user.id, firstName: user.firstName, lastName: user.lastName, email: user.email, passwordHash });
       if (exists) result.updated++;
       else result.created++;
