@@ -37,7 +37,12 @@ interface Scheme {
 }
 
 const schemes: Scheme[] = [
-  { name: 'stream only (XADD)', users: 100_000, send: () => (r, u, l) => r.xadd('ncc:checkins', 'MAXLEN', '~', String(TOTAL * 2), '*', 'userId', u, 'locationId', l, 'starRating', 4, 'receivedAt', Date.now()) },
+  {
+    name: 'stream only (XADD)',
+    users: 100_000,
+    send: () => (r, u, l) =>
+      r.xadd('ncc:checkins', 'MAXLEN', '~', String(TOTAL * 2), '*', 'userId', u, 'locationId', l, 'starRating', 4, 'receivedAt', Date.now()),
+  },
   {
     name: 'before: marker key per checkin',
     users: 100_000,
@@ -51,7 +56,13 @@ const schemes: Scheme[] = [
     name: `now: recent set per user, ${users.toLocaleString('en')} users`,
     users,
     send: (redis: Redis): Send => {
-      const stream = new CheckinStream(redis, { duplicateWindowSeconds: DAY_S, maxRecentPerUser: 1_000, ratePerUser: 1_000, rateWindowSeconds: 60, maxLen: TOTAL * 2 });
+      const stream = new CheckinStream(redis, {
+        duplicateWindowSeconds: DAY_S,
+        maxRecentPerUser: 1_000,
+        ratePerUser: 1_000,
+        rateWindowSeconds: 60,
+        maxLen: TOTAL * 2,
+      });
       return (_, userId, locationId) => stream.append({ userId, locationId, starRating: 4 }, Date.now());
     },
   })),
@@ -94,7 +105,9 @@ for (const scheme of schemes) {
   rows.push({ scheme: scheme.name, mb: m.bytes / 1e6, bytesPerCheckin: m.bytes / TOTAL, cpuUs: m.cpuUs, keys: m.keys });
 }
 const streamOnly = rows[0]!.mb;
-console.log(`${TOTAL.toLocaleString('en')} accepted checkins, used_memory delta (MB), of which duplicate check = total − stream only; redis-server CPU µs per checkin`);
+console.log(
+  `${TOTAL.toLocaleString('en')} accepted checkins, used_memory delta (MB), of which duplicate check = total − stream only; redis-server CPU µs per checkin`,
+);
 for (const r of rows) {
   console.log(
     `${r.scheme.padEnd(44)} ${r.mb.toFixed(1).padStart(7)} MB  dedupe ${(r.mb - streamOnly).toFixed(1).padStart(6)} MB  ${r.bytesPerCheckin.toFixed(0).padStart(4)} B/checkin  ${r.cpuUs.toFixed(1).padStart(5)} µs  ${r.keys.toLocaleString('en').padStart(9)} keys`,

@@ -48,7 +48,12 @@ const warmupS = args.warmup !== undefined ? Number(args.warmup) : args.smoke ? 0
 const connections = Number(args.connections);
 const workers = Number(args.cluster);
 const mode: Mode = args.source ? 'source' : 'dist';
-for (const [name, value] of [['duration', durationS], ['warmup', warmupS], ['connections', connections], ['cluster', workers]] as const) {
+for (const [name, value] of [
+  ['duration', durationS],
+  ['warmup', warmupS],
+  ['connections', connections],
+  ['cluster', workers],
+] as const) {
   if (!Number.isFinite(value) || value < 0 || (name !== 'warmup' && value === 0)) throw new Error(`--${name} must be a positive number`);
 }
 
@@ -68,12 +73,12 @@ const settings: BenchSettings = {
 async function startServers(redis: SpawnedRedis, processes: Started[]): Promise<{ auth: Started; checkin: Started; baseline: Started }> {
   const [authPort, checkinPort, basePort] = await Promise.all([freePort(), freePort(), freePort()]);
   const profileDir = join(ROOT, 'bench/results/profiles');
-  const nodeFlags = [
-    ...(args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
-    ...(args['node-flags']?.split(/\s+/).filter(Boolean) ?? []),
-  ];
+  const nodeFlags = [...(args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...(args['node-flags']?.split(/\s+/).filter(Boolean) ?? [])];
   if (args['cpu-prof']) mkdirSync(profileDir, { recursive: true });
-  const passThrough = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => /^(LOGIN_|RATE_LIMIT|CHECKIN_)/.test(k) && v !== undefined)) as Record<string, string>;
+  const passThrough = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => /^(LOGIN_|RATE_LIMIT|CHECKIN_)/.test(k) && v !== undefined)) as Record<
+    string,
+    string
+  >;
   const serviceEnv = {
     NODE_ENV: 'production',
     SESSION_SECRET: SECRET,
@@ -89,7 +94,12 @@ async function startServers(redis: SpawnedRedis, processes: Started[]): Promise<
   };
   const started = await Promise.all([
     startProcess('auth', clustered([...nodeFlags, ...serviceArgs('auth', mode)], workers), { ...serviceEnv, AUTH_PORT: String(authPort) }, authPort),
-    startProcess('checkin', clustered([...nodeFlags, ...serviceArgs('checkin', mode)], workers), { ...serviceEnv, CHECKIN_PORT: String(checkinPort) }, checkinPort),
+    startProcess(
+      'checkin',
+      clustered([...nodeFlags, ...serviceArgs('checkin', mode)], workers),
+      { ...serviceEnv, CHECKIN_PORT: String(checkinPort) },
+      checkinPort,
+    ),
     startProcess('baseline', ['bench/baseline-server.mjs', String(basePort)], {}, basePort),
   ]);
   processes.push(...started);
@@ -100,7 +110,9 @@ async function startServers(redis: SpawnedRedis, processes: Started[]): Promise<
 async function main(): Promise<number> {
   const started = Date.now();
   const loadBefore = loadavg();
-  log(`bench: ${durationS}s per scenario, ${connections} connections, services from ${mode}${workers > 1 ? `, ${workers} cluster workers each` : ''}, ${settings.cores} cores`);
+  log(
+    `bench: ${durationS}s per scenario, ${connections} connections, services from ${mode}${workers > 1 ? `, ${workers} cluster workers each` : ''}, ${settings.cores} cores`,
+  );
   const redis: SpawnedRedis = await spawnRedis();
   const processes: Started[] = [];
   try {

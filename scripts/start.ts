@@ -55,7 +55,10 @@ async function shutdown(reason: string, code: number): Promise<never> {
   if (!stopping) {
     stopping = true;
     if (!services.some((s) => s.running()) && !redisServer?.running()) process.exit(code);
-    const what = services.filter((s) => s.running()).map((s) => s.name).sort();
+    const what = services
+      .filter((s) => s.running())
+      .map((s) => s.name)
+      .sort();
     if (redisServer?.running()) what.push('the redis-server started here');
     say(`${reason}: stopping ${what.length > 0 ? what.join(', ') : 'nothing (all stopped already)'}…`);
     await stopAll();
@@ -121,7 +124,9 @@ async function chooseRedis(installed = false): Promise<string> {
     await waitForLocalRedis(redisServer, port);
   } catch (err) {
     if (err instanceof RedisServerMissingError) {
-      throw new StartError(`No Redis answers at ${redactUrl(config.REDIS_URL)} (REDIS_URL) and there is no redis-server on PATH to start one.\n${REDIS_MISSING_FIXES}`);
+      throw new StartError(
+        `No Redis answers at ${redactUrl(config.REDIS_URL)} (REDIS_URL) and there is no redis-server on PATH to start one.\n${REDIS_MISSING_FIXES}`,
+      );
     }
     throw new StartError(`Could not start redis-server: ${err instanceof Error ? err.message : String(err)}`);
   }

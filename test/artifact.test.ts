@@ -403,7 +403,12 @@ describe('two checkin replicas behind a round-robin proxy (the compose gateway i
           agent: false,
           method: req.method,
           path: req.url,
-          headers: { ...req.headers, 'x-forwarded-for': req.socket.remoteAddress ?? '', 'x-forwarded-proto': 'http', 'x-forwarded-host': req.headers.host ?? '' },
+          headers: {
+            ...req.headers,
+            'x-forwarded-for': req.socket.remoteAddress ?? '',
+            'x-forwarded-proto': 'http',
+            'x-forwarded-host': req.headers.host ?? '',
+          },
         },
         (answer) => {
           res.writeHead(answer.statusCode ?? 502, answer.headers);

@@ -100,7 +100,9 @@ describe.skipIf(!available && !inCi)('docker-compose.yml, validated by docker-co
     const redis = service(config, 'redis');
     expect(redis.image).toMatch(/^redis:7\.\d+/);
     expect(redis.command?.join(' ')).toContain('--appendonly yes');
-    const dataVolume = (redis.volumes ?? []).map((v) => (typeof v === 'string' ? v.split(':').slice(0, 2) : [v.source, v.target])).find(([, target]) => target === '/data');
+    const dataVolume = (redis.volumes ?? [])
+      .map((v) => (typeof v === 'string' ? v.split(':').slice(0, 2) : [v.source, v.target]))
+      .find(([, target]) => target === '/data');
     expect(dataVolume?.[0]).toBe('redis-data');
     expect(Object.keys(config.volumes ?? {})).toContain('redis-data');
     expect(redis.healthcheck?.test.join(' ')).toContain('redis-cli ping');

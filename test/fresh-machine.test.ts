@@ -9,7 +9,20 @@
  * Redis on a free port (never the shared one on 6379).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +33,19 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PNPM_VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { packageManager: string }).packageManager.replace(/^pnpm@/, '');
 const DEMO = { id: 77, email: 'al.appelhof@example.com', password: 'secret123' };
 /** Left out of the fresh PATH: what a machine with only Node.js does not have (apt-get and sudo get stand-ins). */
-const LEFT_OUT = new Set(['pnpm', 'pnpx', 'corepack', 'redis-server', 'redis-cli', 'redis-benchmark', 'redis-check-aof', 'redis-check-rdb', 'redis-sentinel', 'apt-get', 'sudo']);
+const LEFT_OUT = new Set([
+  'pnpm',
+  'pnpx',
+  'corepack',
+  'redis-server',
+  'redis-cli',
+  'redis-benchmark',
+  'redis-check-aof',
+  'redis-check-rdb',
+  'redis-sentinel',
+  'apt-get',
+  'sudo',
+]);
 
 const tmp = mkdtempSync(join(tmpdir(), 'ncc-fresh-machine-'));
 let run: ChildProcess | undefined;
@@ -71,7 +96,9 @@ function processesIn(dir: string): number[] {
 
 /** The tracked and new (not ignored) files of the working tree, as a fresh clone would have them plus the uncommitted work. */
 function copyWorkingTree(target: string): void {
-  const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' }).split('\0').filter(Boolean);
+  const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' })
+    .split('\0')
+    .filter(Boolean);
   for (const file of files) {
     const from = join(ROOT, file);
     if (!existsSync(from) || !statSync(from).isFile()) continue; // deleted in the working tree
@@ -181,7 +208,9 @@ describe('./run start on a machine with only Node.js', () => {
     expect(readFileSync(join(bin, 'apt-get.log'), 'utf8')).toMatch(/install .*redis-server/);
     expect(output).toContain(`redis-server started (pid`);
     expect(output).toMatch(/Seeded demo users in [\d.]+ s: 1 created, 0 already there\./);
-    expect(output).toContain(`Ready: auth http://localhost:${authPort}, checkin http://localhost:${checkinPort}, Redis redis://127.0.0.1:${redisPort} (started here`);
+    expect(output).toContain(
+      `Ready: auth http://localhost:${authPort}, checkin http://localhost:${checkinPort}, Redis redis://127.0.0.1:${redisPort} (started here`,
+    );
 
     // The system it started works: the demo user logs in and checks in.
     const loginRes = await fetch(`http://127.0.0.1:${authPort}/login`, {
@@ -190,7 +219,10 @@ describe('./run start on a machine with only Node.js', () => {
       body: JSON.stringify({ email: DEMO.email, password: DEMO.password }),
     });
     expect(loginRes.status).toBe(200);
-    const cookie = loginRes.headers.getSetCookie().find((c) => c.startsWith('checkinapp='))!.split(';')[0]!;
+    const cookie = loginRes.headers
+      .getSetCookie()
+      .find((c) => c.startsWith('checkinapp='))!
+      .split(';')[0]!;
     const checkinRes = await fetch(`http://127.0.0.1:${checkinPort}/api/checkin`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', cookie },

@@ -124,9 +124,10 @@ beforeAll(async () => {
 });
 
 describe('pnpm seed with a file of its own, on a few demo users', () => {
-
   it('when a user exists and the file changes its password, then without --force it is skipped; with --force it is updated', async () => {
-    const file = writeUsers('changed.json', [{ id: 1, firstName: 'Dev', lastName: 'Kowalski', email: 'dev.kowalski@example.com', password: 'a-new-password-1' }]);
+    const file = writeUsers('changed.json', [
+      { id: 1, firstName: 'Dev', lastName: 'Kowalski', email: 'dev.kowalski@example.com', password: 'a-new-password-1' },
+    ]);
     const hashBefore = await redis.client.hget('ncc:user:1', 'password');
 
     const skipped = await runCli(redis.url, 'seed', ['--file', file]);
@@ -143,7 +144,7 @@ describe('pnpm seed with a file of its own, on a few demo users', () => {
     expect((await postJson(`${auth.url}/login`, { email: 'dev.kowalski@example.com', password: 'a-new-password-1' })).status).toBe(200);
   });
 
-  it('when --force changes a user\'s email, then the old address no longer logs in and its index entry is gone', async () => {
+  it("when --force changes a user's email, then the old address no longer logs in and its index entry is gone", async () => {
     const hana = await redis.client.hgetall('ncc:user:2');
     expect(hana['email']).toBe('hana.tanaka@example.com');
     const file = writeUsers('renamed.json', [{ id: 2, firstName: 'Hana', lastName: 'Tanaka', email: 'hana.t@example.com', password: 'hana-new-pw-2' }]);
@@ -208,7 +209,13 @@ describe('pnpm seed with pre-computed bcrypt hashes (passwordHash)', () => {
     expect(run.stdout.trim()).toBe('Seeded users: 2 created, 0 updated, 0 skipped.');
     expect(run.stdout).not.toContain(hash);
 
-    expect(await redis.client.hgetall('ncc:user:910')).toEqual({ id: '910', firstName: 'Pre', lastName: 'Hashed', email: 'pre.hashed@example.com', password: hash });
+    expect(await redis.client.hgetall('ncc:user:910')).toEqual({
+      id: '910',
+      firstName: 'Pre',
+      lastName: 'Hashed',
+      email: 'pre.hashed@example.com',
+      password: hash,
+    });
     expect(await redis.client.get('ncc:user:email:pre.hashed@example.com')).toBe('910');
     // The plaintext entry in the same file is still hashed by the seed.
     expect(await redis.client.hget('ncc:user:911', 'password')).toMatch(/^\$2b\$10\$[./A-Za-z0-9]{53}$/);

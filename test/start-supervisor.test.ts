@@ -7,7 +7,15 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '@ncc/service-kit';
 import { sleep, until } from '@ncc/testing';
 import { launch, type Managed } from '../scripts/start/children.js';
-import { CrashTracker, DEFAULT_RESTART_POLICY, describeExit, type RestartPolicy, restartPolicyFromEnv, seconds, Supervisor } from '../scripts/start/supervisor.js';
+import {
+  CrashTracker,
+  DEFAULT_RESTART_POLICY,
+  describeExit,
+  type RestartPolicy,
+  restartPolicyFromEnv,
+  seconds,
+  Supervisor,
+} from '../scripts/start/supervisor.js';
 import { ROOT } from './support/services.js';
 
 function alive(pid: number): boolean {

@@ -120,7 +120,15 @@ function reportedPid(output: string, name: string): number {
 }
 
 async function pingAnswers(port: number): Promise<boolean> {
-  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null, connectTimeout: 500 });
+  const client = new Redis({
+    port,
+    host: '127.0.0.1',
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+    connectTimeout: 500,
+  });
   client.on('error', () => undefined);
   try {
     await client.connect();
@@ -246,7 +254,12 @@ describe('pnpm start', () => {
   it('when no Redis answers and redis-server is not on PATH, then it exits 1 naming both fixes and leaves nothing running', async () => {
     const emptyPath = mkdtempSync(join(tmpdir(), 'ncc-nopath-'));
     dirs.push(emptyPath);
-    const run = await runStart({ PATH: emptyPath, REDIS_URL: await deadRedisUrl(), NCC_REDIS_PORT: String(await freePort()), NCC_DATA_DIR: join(emptyPath, 'data') });
+    const run = await runStart({
+      PATH: emptyPath,
+      REDIS_URL: await deadRedisUrl(),
+      NCC_REDIS_PORT: String(await freePort()),
+      NCC_DATA_DIR: join(emptyPath, 'data'),
+    });
 
     expect(await run.exited).toBe(1);
     const output = run.output();
@@ -292,7 +305,10 @@ describe('pnpm start', () => {
     // Poll: down first (or about to be), then answering again on the same port.
     let answeredMs = 0;
     for (;;) {
-      const ok = await fetch(`${run.authUrl}/healthz`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
+      const ok = await fetch(`${run.authUrl}/healthz`, { signal: AbortSignal.timeout(1000) }).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (ok && !alive(authPid)) {
         answeredMs = performance.now() - killed;
         break;

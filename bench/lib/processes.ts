@@ -66,7 +66,8 @@ export function serviceArgs(name: 'auth' | 'checkin', mode: Mode): string[] {
 async function waitForHttp(url: string, child: ChildProcess, output: () => string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`process exited (${child.exitCode ?? child.signalCode}) before answering:\n${output()}`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`process exited (${child.exitCode ?? child.signalCode}) before answering:\n${output()}`);
     try {
       // Any HTTP answer means it listens (the baseline has no /healthz and answers 404).
       await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) });

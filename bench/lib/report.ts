@@ -19,7 +19,19 @@ export interface RunInfo {
 
 /** The scenarios as a Markdown table, aligned (the same table docs/performance.md quotes). */
 export function scenarioTable({ results }: ScenarioResults): string {
-  const header = ['scenario', 'expect', 'req/s', 'p50 ms', 'p99 ms', 'unexpected', '× baseline', 'Redis cmds/req', 'round trips/req', 'CPU µs/req', 'Redis CPU µs/req'];
+  const header = [
+    'scenario',
+    'expect',
+    'req/s',
+    'p50 ms',
+    'p99 ms',
+    'unexpected',
+    '× baseline',
+    'Redis cmds/req',
+    'round trips/req',
+    'CPU µs/req',
+    'Redis CPU µs/req',
+  ];
   const rows = results.map((s) => [
     s.name,
     String(s.expected),
@@ -61,7 +73,7 @@ export function textReport(scenarios: ScenarioResults, { targets }: TargetResult
     table,
     '',
     `baseline = mean of two runs (${baselineRuns.map((r) => fmt(r)).join(' and ')} req/s, spread ${(spread * 100).toFixed(0)}%)`,
-    'Redis commands per request (INFO commandstats deltas, the bench\'s INFO excluded; includes commands run inside the checkin Lua script):',
+    "Redis commands per request (INFO commandstats deltas, the bench's INFO excluded; includes commands run inside the checkin Lua script):",
     redisLines,
     'Targets:',
     targetLines,
@@ -75,7 +87,13 @@ export function jsonReport(run: RunInfo, scenarios: ScenarioResults, { targets, 
   const missed = targets.filter((t) => !t.met);
   return {
     date: new Date(run.started).toISOString(),
-    machine: { cores: run.cores, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version, loadAverageBefore: run.loadAverageBefore, loadAverageAfter: run.loadAverageAfter },
+    machine: {
+      cores: run.cores,
+      cpuModel: cpus()[0]?.model ?? 'unknown',
+      node: process.version,
+      loadAverageBefore: run.loadAverageBefore,
+      loadAverageAfter: run.loadAverageAfter,
+    },
     options: run.options,
     baselineRps,
     baselineRuns,

@@ -152,7 +152,9 @@ async function measure(
       if (res.status !== expected) throw new Error(`${name} probe: expected ${expected}, got ${res.status}`);
     });
   }
-  log(`  ${name}: ${fmt(result.rps)} req/s, p99 ${result.p99} ms, statuses ${JSON.stringify(result.statuses)}${result.errors ? `, ${result.errors} errors` : ''}`);
+  log(
+    `  ${name}: ${fmt(result.rps)} req/s, p99 ${result.p99} ms, statuses ${JSON.stringify(result.statuses)}${result.errors ? `, ${result.errors} errors` : ''}`,
+  );
   return {
     name,
     label,
@@ -189,7 +191,8 @@ async function loginScenarios({ servers, settings }: Context, hash: string, logi
       if (performance.now() - t < 3 * compareBefore + 50 || Date.now() > deadline) return;
     }
   };
-  const logins = (n: number, seconds: number) => load({ url: auth.url, connections: n, durationS: seconds, request: () => ({ method: 'POST', path: '/login', body: loginBody }) });
+  const logins = (n: number, seconds: number) =>
+    load({ url: auth.url, connections: n, durationS: seconds, request: () => ({ method: 'POST', path: '/login', body: loginBody }) });
   const healthProbe = () => load({ url: auth.url, connections: 2, durationS, overallRate: 100, request: () => ({ method: 'GET', path: '/healthz' }) });
   if (warmupS > 0) {
     await logins(cores, warmupS);
@@ -262,11 +265,18 @@ export async function runScenarios(servers: Servers, sessions: Session[], hash: 
   const results: Scenario[] = [];
   const baselineRuns: number[] = [];
   const baselineScenario = async (name: string): Promise<void> => {
-    const row = await measure(ctx, name, 'baseline: bare Express JSON POST', 202, {
-      server: baseline,
-      url: baseline.url,
-      request: (c) => ({ method: 'POST', path: '/api/checkin', body: checkinBody(session(c).userId) }),
-    }, () => post(`${baseline.url}/api/checkin`, checkinBody(1)()));
+    const row = await measure(
+      ctx,
+      name,
+      'baseline: bare Express JSON POST',
+      202,
+      {
+        server: baseline,
+        url: baseline.url,
+        request: (c) => ({ method: 'POST', path: '/api/checkin', body: checkinBody(session(c).userId) }),
+      },
+      () => post(`${baseline.url}/api/checkin`, checkinBody(1)()),
+    );
     baselineRuns.push(row.load.rps);
     results.push(row);
   };
@@ -274,29 +284,50 @@ export async function runScenarios(servers: Servers, sessions: Session[], hash: 
   await baselineScenario('baseline');
   if (wanted('checkin')) {
     results.push(
-      await measure(ctx, 'checkin', 'checkin, authenticated → 202', 202, {
-        server: checkin,
-        url: checkin.url,
-        request: (c) => ({ method: 'POST', path: '/api/checkin', headers: { cookie: session(c).cookie }, body: checkinBody(session(c).userId) }),
-      }, () => post(`${checkin.url}/api/checkin`, checkinBody(session(0).userId)(), session(0).cookie)),
+      await measure(
+        ctx,
+        'checkin',
+        'checkin, authenticated → 202',
+        202,
+        {
+          server: checkin,
+          url: checkin.url,
+          request: (c) => ({ method: 'POST', path: '/api/checkin', headers: { cookie: session(c).cookie }, body: checkinBody(session(c).userId) }),
+        },
+        () => post(`${checkin.url}/api/checkin`, checkinBody(session(0).userId)(), session(0).cookie),
+      ),
     );
   }
   if (wanted('checkin-401')) {
     results.push(
-      await measure(ctx, 'checkin-401', 'checkin, no cookie → 401', 401, {
-        server: checkin,
-        url: checkin.url,
-        request: (c) => ({ method: 'POST', path: '/api/checkin', body: checkinBody(session(c).userId) }),
-      }, () => post(`${checkin.url}/api/checkin`, checkinBody(1)())),
+      await measure(
+        ctx,
+        'checkin-401',
+        'checkin, no cookie → 401',
+        401,
+        {
+          server: checkin,
+          url: checkin.url,
+          request: (c) => ({ method: 'POST', path: '/api/checkin', body: checkinBody(session(c).userId) }),
+        },
+        () => post(`${checkin.url}/api/checkin`, checkinBody(1)()),
+      ),
     );
   }
   if (wanted('me')) {
     results.push(
-      await measure(ctx, 'me', 'GET /me with a session', 200, {
-        server: auth,
-        url: auth.url,
-        request: (c) => ({ method: 'GET', path: '/me', headers: { cookie: session(c).cookie } }),
-      }, () => fetch(`${auth.url}/me`, { headers: { cookie: session(0).cookie } })),
+      await measure(
+        ctx,
+        'me',
+        'GET /me with a session',
+        200,
+        {
+          server: auth,
+          url: auth.url,
+          request: (c) => ({ method: 'GET', path: '/me', headers: { cookie: session(c).cookie } }),
+        },
+        () => fetch(`${auth.url}/me`, { headers: { cookie: session(0).cookie } }),
+      ),
     );
   }
   // The baseline again, so a noisy neighbour during the run shows up as a spread between the two.

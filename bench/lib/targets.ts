@@ -35,7 +35,12 @@ export function evaluateTargets(results: Scenario[], compareMs: number | null, c
   const unauth = byName.get('checkin-401');
   if (unauth) {
     targets.push({ name: '401 throughput', target: '≥ 0.85× baseline', measured: `${unauth.ratio.toFixed(2)}×`, met: unauth.ratio >= 0.85 });
-    targets.push({ name: 'Redis commands per 401', target: '0', measured: unauth.redisCommandsPerRequest.toFixed(3), met: unauth.redisCommandsPerRequest === 0 });
+    targets.push({
+      name: 'Redis commands per 401',
+      target: '0',
+      measured: unauth.redisCommandsPerRequest.toFixed(3),
+      met: unauth.redisCommandsPerRequest === 0,
+    });
   }
   const loginS = byName.get('login');
   const health = byName.get('healthz-during-login');

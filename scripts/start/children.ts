@@ -58,7 +58,10 @@ export function launch(name: string, command: string, args: string[], options: S
     child.once('error', reject);
   });
   started.catch(() => undefined);
-  for (const [stream, out] of [[child.stdout, process.stdout], [child.stderr, process.stderr]] as const) {
+  for (const [stream, out] of [
+    [child.stdout, process.stdout],
+    [child.stderr, process.stderr],
+  ] as const) {
     if (stream) createInterface({ input: stream }).on('line', (line) => out.write(`${prefix(name)} ${line}\n`));
   }
   const running = (): boolean => !done;

@@ -12,9 +12,15 @@ export const startEnvSchema = z.object({
   /** Port of the redis-server `pnpm start` starts itself when REDIS_URL does not answer. */
   NCC_REDIS_PORT: env.port(6379).refine((p) => p > 0, { message: 'must be a fixed port (1-65535)' }),
   /** Append-only data of that redis-server: sessions and users survive a restart of `pnpm start`. */
-  NCC_DATA_DIR: z.string().min(1).default(join(ROOT, '.data', 'redis')),
+  NCC_DATA_DIR: z
+    .string()
+    .min(1)
+    .default(join(ROOT, '.data', 'redis')),
   /** The users to seed when the demo user is missing (same format as `pnpm seed --file`). */
-  NCC_SEED_FILE: z.string().min(1).default(join(ROOT, 'services', 'auth', 'data', 'demo-users.json')),
+  NCC_SEED_FILE: z
+    .string()
+    .min(1)
+    .default(join(ROOT, 'services', 'auth', 'data', 'demo-users.json')),
   AUTH_PORT: env.port(8083),
   CHECKIN_PORT: env.port(8082),
   /** The services bind to loopback unless told otherwise: they run with a development secret and demo passwords. */

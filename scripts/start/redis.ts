@@ -83,17 +83,30 @@ export function installRedisServer(report: (line: string) => void): Promise<bool
 /** redis-server from PATH on 127.0.0.1:`port`, with append-only persistence in `dir`. Not yet answering: see waitForLocalRedis. */
 export function launchLocalRedis(port: number, dir: string): Managed {
   mkdirSync(dir, { recursive: true });
-  return launch('redis', 'redis-server', [
-    '--port', String(port),
-    '--bind', '127.0.0.1',
-    '--dir', dir,
-    // Every write goes to the append-only file (fsync once a second; on a graceful stop, all of it).
-    '--appendonly', 'yes',
-    '--appendfsync', 'everysec',
-    '--save', '',
-    '--loglevel', 'warning',
-    '--logfile', '',
-  ], { cwd: dir });
+  return launch(
+    'redis',
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      // Every write goes to the append-only file (fsync once a second; on a graceful stop, all of it).
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'everysec',
+      '--save',
+      '',
+      '--loglevel',
+      'warning',
+      '--logfile',
+      '',
+    ],
+    { cwd: dir },
+  );
 }
 
 /** Wait until the launched redis-server answers PING. Throws RedisServerMissingError when there is no redis-server on PATH. */

@@ -74,7 +74,10 @@ describe('when a session key holds data the services did not write', () => {
     await redis.client.set(sessionKeyOf(cookie), '{oops', 'KEEPTTL');
     const again = await postJsonTimed(`${auth.url}/login`, { email: DEMO.email, password: DEMO.password }, { cookie });
     expect(again.status, again.text).toBe(200);
-    const fresh = again.headers.getSetCookie().find((c) => c.startsWith('checkinapp='))?.split(';')[0];
+    const fresh = again.headers
+      .getSetCookie()
+      .find((c) => c.startsWith('checkinapp='))
+      ?.split(';')[0];
     expect(fresh).toBeDefined();
     expect(sessionIdOf(fresh!)).not.toBe(sessionIdOf(cookie));
     expect(await redis.client.exists(sessionKeyOf(fresh!))).toBe(1);

@@ -133,7 +133,9 @@ describe('when a route causes a truly uncaught error while another request is in
       const inFlight = slowRequest(faulty, 2000, 'req-in-flight-1');
       await logEntry(faulty, withMessage('fixture holding a slow request'));
 
-      const trigger = await call(`${faulty.base}${path}`, { headers: { 'x-request-id': 'req-crash-1', cookie: SECRETS.cookie, authorization: SECRETS.authorization } });
+      const trigger = await call(`${faulty.base}${path}`, {
+        headers: { 'x-request-id': 'req-crash-1', cookie: SECRETS.cookie, authorization: SECRETS.authorization },
+      });
       const crashed = performance.now();
       expect(trigger.status).toBe(200);
       // The service's own id for the request that caused the error (the one in its X-Request-Id header).
@@ -154,7 +156,9 @@ describe('when a route causes a truly uncaught error while another request is in
       expect(answer.body).toEqual({ done: true, pid: faulty.child.pid, waitedMs: 2000 });
       const { code, at } = await faulty.exited;
       const exitMs = at - crashed;
-      console.log(`${kind}: in-flight answered ${(answer.at - crashed).toFixed(0)} ms after the crash, exit ${code} ${exitMs.toFixed(0)} ms after it (deadline ${shutdownTimeoutMs + CRASH_EXIT_MARGIN_MS} ms)`);
+      console.log(
+        `${kind}: in-flight answered ${(answer.at - crashed).toFixed(0)} ms after the crash, exit ${code} ${exitMs.toFixed(0)} ms after it (deadline ${shutdownTimeoutMs + CRASH_EXIT_MARGIN_MS} ms)`,
+      );
       expect(code).toBe(CRASH_EXIT_CODE);
       expect(at).toBeGreaterThanOrEqual(answer.at - 50);
       expect(exitMs).toBeLessThan(shutdownTimeoutMs + CRASH_EXIT_MARGIN_MS);
@@ -186,7 +190,10 @@ describe('when a second uncaught error happens while the process drains after th
     expect(exitMs).toBeLessThan(2000);
     expect((await inFlight).status).toBe('cut');
     const lines = faulty.logLines();
-    expect(lines.find(withMessage('Uncaught exception.'))).toMatchObject({ requestId: trigger.headers.get('x-request-id'), error: expect.stringContaining('fixture: first throw') as string });
+    expect(lines.find(withMessage('Uncaught exception.'))).toMatchObject({
+      requestId: trigger.headers.get('x-request-id'),
+      error: expect.stringContaining('fixture: first throw') as string,
+    });
     expect(lines.filter(withMessage('Uncaught exception.')).map((l) => String(l['error']).split('\n')[0])).toEqual([
       'Error: fixture: first throw',
       'Error: fixture: second throw, during the drain',
@@ -229,7 +236,10 @@ describe('when an error happens before the server listens', () => {
     const faulty = await spawnFaulty({ FAULTY_FAIL_AT_START: 'uncaught' }, null);
     const { code } = await faulty.exited;
     expect(code).toBe(1);
-    expect(faulty.logLines().find(withMessage('Uncaught exception.'))).toMatchObject({ level: 'error', error: expect.stringContaining('during start-up') as string });
+    expect(faulty.logLines().find(withMessage('Uncaught exception.'))).toMatchObject({
+      level: 'error',
+      error: expect.stringContaining('during start-up') as string,
+    });
     expect(faulty.logLines().some(withMessage('Uncaught error during start-up; exiting with code 1.'))).toBe(true);
     expect(faulty.output()).not.toMatch(/listening on port/);
   });

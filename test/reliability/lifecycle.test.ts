@@ -40,7 +40,11 @@ describe('when a service starts while Redis is down', () => {
     expect(await connectionRefused(service.port)).toBe(true);
 
     // The retry log is throttled to one line per 5 s; the second line shows how far the attempts got.
-    const second = await waitForOutput(service, /Redis unreachable, reconnecting \(attempt (\d+), next in (\d+) ms\)[^\n]*\n(?:.|\n)*Redis unreachable, reconnecting \(attempt (\d+), next in (\d+) ms\)/, 12_000);
+    const second = await waitForOutput(
+      service,
+      /Redis unreachable, reconnecting \(attempt (\d+), next in (\d+) ms\)[^\n]*\n(?:.|\n)*Redis unreachable, reconnecting \(attempt (\d+), next in (\d+) ms\)/,
+      12_000,
+    );
     const attempt = Number(second[3]);
     const delay = Number(second[4]);
     console.log(`after ~5 s of Redis being down: attempt ${attempt}, next in ${delay} ms`);
@@ -115,8 +119,16 @@ describe('when a service is told to stop while a request is in flight', () => {
         try {
           inFlight =
             name === 'auth'
-              ? fetch(`${service.url}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: DEMO.email, password: DEMO.password }) })
-              : fetch(`${service.url}/api/checkin`, { method: 'POST', headers: { 'content-type': 'application/json', cookie }, body: JSON.stringify({ userId: DEMO.id, locationId, starRating: 5 }) });
+              ? fetch(`${service.url}/login`, {
+                  method: 'POST',
+                  headers: { 'content-type': 'application/json' },
+                  body: JSON.stringify({ email: DEMO.email, password: DEMO.password }),
+                })
+              : fetch(`${service.url}/api/checkin`, {
+                  method: 'POST',
+                  headers: { 'content-type': 'application/json', cookie },
+                  body: JSON.stringify({ userId: DEMO.id, locationId, starRating: 5 }),
+                });
           await sleep(300);
           service.child.kill(signal);
           await waitForOutput(service, new RegExp(`${signal} received, shutting down gracefully`), 5000);

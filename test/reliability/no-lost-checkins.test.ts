@@ -136,7 +136,12 @@ describe('when Redis is killed and restarted while checkins stream in', () => {
       if (found.length !== 1) wrong.push(`location ${s.locationId}: ${found.length} entries`);
       const [entry] = found;
       if (entry?.id !== s.id) wrong.push(`location ${s.locationId}: answered id ${s.id}, stored ${entry?.id}`);
-      expect(entry?.fields).toEqual({ userId: String(DEMO.id), locationId: String(s.locationId), starRating: String(s.starRating), receivedAt: expect.stringMatching(/^\d+$/) as string });
+      expect(entry?.fields).toEqual({
+        userId: String(DEMO.id),
+        locationId: String(s.locationId),
+        starRating: String(s.starRating),
+        receivedAt: expect.stringMatching(/^\d+$/) as string,
+      });
     }
     const inFlightAtKill = (s: Sent): boolean => [...kills, ...resets].some((k) => s.start < k.to && s.end > k.from);
     const refusedWithEntry = unavailable.filter((s) => (byLocation.get(s.locationId) ?? []).length > 0);

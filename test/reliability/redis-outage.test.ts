@@ -46,7 +46,7 @@ const checkinBody = (): { userId: number; locationId: number; starRating: number
  */
 async function requestsNeedingRedis(): Promise<Record<string, Answer>> {
   const requests: Record<string, () => Promise<Answer>> = {
-    'login': () => postJsonTimed(`${auth.url}/login`, { email: DEMO.email, password: DEMO.password }),
+    login: () => postJsonTimed(`${auth.url}/login`, { email: DEMO.email, password: DEMO.password }),
     'login with a cookie': () => postJsonTimed(`${auth.url}/login`, { email: DEMO.email, password: DEMO.password }, { cookie }),
     'GET /logout with a cookie': () => call(`${auth.url}/logout`, { headers: { cookie } }),
     'POST /logout with a cookie': () => call(`${auth.url}/logout`, { method: 'POST', headers: { cookie } }),

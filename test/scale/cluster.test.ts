@@ -159,7 +159,13 @@ describe('Redis Cluster (REDIS_CLUSTER_NODES)', () => {
       const cookies = await Promise.all(
         Array.from({ length: 5 }, () =>
           login(auth.url).catch((err: Error) => {
-            throw new Error(`${err.message}\n${auth.logs.entries().filter((e) => e['level'] === 'error').map((e) => JSON.stringify(e)).join('\n')}`);
+            throw new Error(
+              `${err.message}\n${auth.logs
+                .entries()
+                .filter((e) => e['level'] === 'error')
+                .map((e) => JSON.stringify(e))
+                .join('\n')}`,
+            );
           }),
         ),
       );
@@ -199,7 +205,11 @@ describe('Redis Cluster (REDIS_CLUSTER_NODES)', () => {
 
   it('when a user lists, revokes and ends all sessions on the cluster, then the other cookies get 401 on auth and checkin', async () => {
     const user = { email: 'ada.cluster@example.com', password: 'pw-ada-501', id: 501 };
-    const [a, b, c] = [await login(auth.url, user.email, user.password), await login(auth.url, user.email, user.password), await login(auth.url, user.email, user.password)];
+    const [a, b, c] = [
+      await login(auth.url, user.email, user.password),
+      await login(auth.url, user.email, user.password),
+      await login(auth.url, user.email, user.password),
+    ];
     const listed = await get(`${auth.url}/sessions`, a);
     expect(listed.status).toBe(200);
     const { sessions } = (await listed.json()) as { sessions: { handle: string; current: boolean }[] };
@@ -294,11 +304,20 @@ describe('Redis Cluster (REDIS_CLUSTER_NODES)', () => {
       await sleep(100);
     }
     const slowest = Math.max(...observations.map((o) => o.ms));
-    console.info(`cluster node loss: ${observations.filter((o) => o.status === 503).length} x 503, slowest ${slowest} ms, recovered ${recoveredAt ? recoveredAt - killedAt : 'never'} ms after SIGKILL`);
+    console.info(
+      `cluster node loss: ${observations.filter((o) => o.status === 503).length} x 503, slowest ${slowest} ms, recovered ${recoveredAt ? recoveredAt - killedAt : 'never'} ms after SIGKILL`,
+    );
     expect(recoveredAt, JSON.stringify(observations)).toBeDefined();
     expect(observations.some((o) => o.status === 503)).toBe(true);
     for (const o of observations) {
-      expect([202, 503], `${JSON.stringify(o)}\n${checkinService.logs.find(/./).filter((e) => e['level'] === 'error').map((e) => JSON.stringify(e)).join('\n')}`).toContain(o.status);
+      expect(
+        [202, 503],
+        `${JSON.stringify(o)}\n${checkinService.logs
+          .find(/./)
+          .filter((e) => e['level'] === 'error')
+          .map((e) => JSON.stringify(e))
+          .join('\n')}`,
+      ).toContain(o.status);
       if (o.status === 503) expect(o.code).toBe('SERVICE_UNAVAILABLE');
       expect(o.ms, JSON.stringify(o)).toBeLessThan(1500);
     }
@@ -306,11 +325,16 @@ describe('Redis Cluster (REDIS_CLUSTER_NODES)', () => {
     expect(await victim.client.xlen('ncc:checkins')).toBe(lengthBefore + accepted.length);
     // The auth instance's client recovers by itself too (its own slot cache, its own retries).
     const meStatuses: number[] = [];
-    await until('auth answers /me again', 15_000, async () => {
-      const status = await observe('GET /me', () => get(`${auth.url}/me`, cookie));
-      meStatuses.push(status);
-      return status === 200 || undefined;
-    }, 200);
+    await until(
+      'auth answers /me again',
+      15_000,
+      async () => {
+        const status = await observe('GET /me', () => get(`${auth.url}/me`, cookie));
+        meStatuses.push(status);
+        return status === 200 || undefined;
+      },
+      200,
+    );
     for (const o of observations) {
       expect([200, 202, 503], JSON.stringify(o)).toContain(o.status);
       expect(o.ms, JSON.stringify(o)).toBeLessThan(1500);

@@ -8,7 +8,10 @@ import { baseEnvSchema, ConfigError, describeRedisTarget, isRedisUnavailable, lo
 import { authEnvSchema } from '../../services/auth/src/config.js';
 import { checkinEnvSchema } from '../../services/checkin/src/config.js';
 
-function issuesOf(env: Record<string, string>, schema: typeof baseEnvSchema | typeof authEnvSchema | typeof checkinEnvSchema = authEnvSchema): { key: string; message: string }[] {
+function issuesOf(
+  env: Record<string, string>,
+  schema: typeof baseEnvSchema | typeof authEnvSchema | typeof checkinEnvSchema = authEnvSchema,
+): { key: string; message: string }[] {
   try {
     loadConfig(schema, env);
   } catch (err) {
@@ -39,7 +42,13 @@ describe('Redis mode configuration', () => {
 
   it('when REDIS_SENTINELS and REDIS_SENTINEL_NAME are set, then the mode is sentinel', () => {
     const config = loadConfig(baseEnvSchema, { REDIS_SENTINELS: 's1:26379,s2:26379', REDIS_SENTINEL_NAME: 'ncc', REDIS_PASSWORD: 'pw' });
-    expect(redisMode(config)).toEqual({ mode: 'sentinel', nodes: [{ host: 's1', port: 26379 }, { host: 's2', port: 26379 }] });
+    expect(redisMode(config)).toEqual({
+      mode: 'sentinel',
+      nodes: [
+        { host: 's1', port: 26379 },
+        { host: 's2', port: 26379 },
+      ],
+    });
     expect(config.REDIS_SENTINEL_NAME).toBe('ncc');
     expect(describeRedisTarget(config)).not.toContain('pw');
   });

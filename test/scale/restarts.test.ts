@@ -36,10 +36,15 @@ async function expectStreamComplete(): Promise<void> {
 
 /** Both services ready again (their clients reconnect by themselves with backoff). */
 async function servicesReady(): Promise<void> {
-  await until('both services ready', 15_000, async () => {
-    const [a, c] = await Promise.all([fetch(`${auth.url}/readyz`), fetch(`${checkinService.url}/readyz`)]);
-    return (a.status === 200 && c.status === 200) || undefined;
-  }, 200);
+  await until(
+    'both services ready',
+    15_000,
+    async () => {
+      const [a, c] = await Promise.all([fetch(`${auth.url}/readyz`), fetch(`${checkinService.url}/readyz`)]);
+      return (a.status === 200 && c.status === 200) || undefined;
+    },
+    200,
+  );
 }
 
 beforeAll(async () => {

@@ -27,7 +27,9 @@ export async function startCluster(): Promise<LocalCluster> {
     for (let i = 0; i < 3; i++) {
       // Each spawnRedis has its own temp dir, where nodes.conf is written (cluster-config-file is relative to --dir).
       // Append-only so a node that is killed and started again comes back with its keys.
-      masters.push(await spawnRedis({ appendOnly: true, args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'] }));
+      masters.push(
+        await spawnRedis({ appendOnly: true, args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'] }),
+      );
     }
     const addresses = masters.map((m) => `127.0.0.1:${m.port}`);
     await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 });
@@ -140,15 +142,20 @@ export async function startSentinelSetup(name = 'ncc'): Promise<SentinelSetup> {
       list.push(sentinel);
     }
     // A failover needs every sentinel to know the replica (from INFO) and the other sentinels (hello messages).
-    await until('sentinels know the replica and each other', 30_000, async () => {
-      const states = await Promise.all(list.map((s) => s.client.call('SENTINEL', 'MASTER', name) as Promise<string[]>));
-      return (
-        states.every((flat) => {
-          const field = (k: string): string | undefined => flat[flat.indexOf(k) + 1];
-          return field('num-slaves') === '1' && field('num-other-sentinels') === '2' && field('flags') === 'master';
-        }) || undefined
-      );
-    }, 250);
+    await until(
+      'sentinels know the replica and each other',
+      30_000,
+      async () => {
+        const states = await Promise.all(list.map((s) => s.client.call('SENTINEL', 'MASTER', name) as Promise<string[]>));
+        return (
+          states.every((flat) => {
+            const field = (k: string): string | undefined => flat[flat.indexOf(k) + 1];
+            return field('num-slaves') === '1' && field('num-other-sentinels') === '2' && field('flags') === 'master';
+          }) || undefined
+        );
+      },
+      250,
+    );
     return {
       master,
       replica,

@@ -36,7 +36,6 @@ afterAll(async () => {
   await stack?.close();
 });
 
-
 async function burst(n: number, attempt: (i: number) => { email: string; password: string }, ip: string): Promise<number[]> {
   const results = await Promise.all(Array.from({ length: n }, (_, i) => tryLogin(auth.url, attempt(i), from(ip))));
   return results.map((r) => r.res.status);
@@ -59,9 +58,7 @@ describe('login limiter under concurrency', () => {
   it('when the right password comes at position 55 of a burst of 60, then it gets 429 and no session is made', async () => {
     const before = (await redis.client.keys('ncc:session:*')).length;
     const results = await Promise.all(
-      Array.from({ length: 60 }, (_, i) =>
-        tryLogin(auth.url, i === 54 ? VICTIM : { email: VICTIM.email, password: `guess${i}` }, from('198.51.100.3')),
-      ),
+      Array.from({ length: 60 }, (_, i) => tryLogin(auth.url, i === 54 ? VICTIM : { email: VICTIM.email, password: `guess${i}` }, from('198.51.100.3'))),
     );
     expect(results[54]!.res.status).toBe(429);
     expect(results[54]!.cookie).toBeUndefined();

@@ -102,7 +102,12 @@ const BODY_CASES: BodyCase[] = [
   { name: 'constructor.prototype pollution', contentType: json, body: '{"constructor":{"prototype":{"admin":true}}}', expect: [400] },
   { name: 'prototype key', contentType: json, body: '{"prototype":{"isAdmin":true}}', expect: [400] },
   { name: 'very long strings', contentType: json, body: JSON.stringify({ email: `${big(9000)}@example.com`, password: big(500) }), expect: [400] },
-  { name: 'unicode and control characters', contentType: json, body: '{"email":"\\u0000\\ud800\\u202e@例え.jp","password":"\\u0000","userId":"１１０１"}', expect: [400] },
+  {
+    name: 'unicode and control characters',
+    contentType: json,
+    body: '{"email":"\\u0000\\ud800\\u202e@例え.jp","password":"\\u0000","userId":"１１０１"}',
+    expect: [400],
+  },
   { name: 'deep nesting', contentType: json, body: deep, expect: [400] },
   { name: 'a body of exactly 10 kB', contentType: json, body: jsonOfSize(10 * 1024), expect: [400] },
   { name: 'a body over 10 kB', contentType: json, body: jsonOfSize(10 * 1024 + 1), expect: [413] },
@@ -112,14 +117,19 @@ const BODY_CASES: BodyCase[] = [
 ];
 
 /** What cookie-signature does: `value.` + base64 HMAC-SHA256 without padding. */
-const signature = { sign: (value: string, secret: string): string => `${value}.${createHmac('sha256', secret).update(value).digest('base64').replace(/=+$/, '')}` };
+const signature = {
+  sign: (value: string, secret: string): string => `${value}.${createHmac('sha256', secret).update(value).digest('base64').replace(/=+$/, '')}`,
+};
 
 const forgedSid = (): string => `checkinapp=${encodeURIComponent(`s:${signature.sign(sid, 'not-our-secret-not-our-secret-not-ours')}`)}`;
 const COOKIE_CASES: { name: string; cookie: () => string }[] = [
   { name: 'forged signature on a real id', cookie: forgedSid },
   { name: 'truncated signed cookie', cookie: () => cookie.slice(0, 20) },
   { name: 'unsigned raw id', cookie: () => `checkinapp=${sid}` },
-  { name: 'signed with our secret but for an unknown id', cookie: () => `checkinapp=${encodeURIComponent(`s:${signature.sign('no-such-session-id-000000000000', TEST_SECRET)}`)}` },
+  {
+    name: 'signed with our secret but for an unknown id',
+    cookie: () => `checkinapp=${encodeURIComponent(`s:${signature.sign('no-such-session-id-000000000000', TEST_SECRET)}`)}`,
+  },
   { name: 'broken percent-encoding', cookie: () => 'checkinapp=%E0%A4%A; other=%' },
   { name: 'empty value', cookie: () => 'checkinapp=' },
   { name: 'no name', cookie: () => '=; ; ;=;' },

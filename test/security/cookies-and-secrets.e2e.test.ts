@@ -52,12 +52,19 @@ describe('secrets', () => {
     }
   }, 60_000);
 
-  it('when the secret comes from SESSION_SECRET_FILE (the compose set-up), then both services sign and verify with the file\'s content, trailing newline dropped', async () => {
+  it("when the secret comes from SESSION_SECRET_FILE (the compose set-up), then both services sign and verify with the file's content, trailing newline dropped", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ncc-secret-file-'));
     try {
       const file = join(dir, 'session_secret');
       writeFileSync(file, `${NEW}\n`, { mode: 0o400 });
-      const env = { NODE_ENV: 'production', COOKIE_SECURE: 'false', REDIS_URL: redis.url, SESSION_SECRET: undefined, SESSION_SECRET_FILE: file, HOST: '127.0.0.1' };
+      const env = {
+        NODE_ENV: 'production',
+        COOKIE_SECURE: 'false',
+        REDIS_URL: redis.url,
+        SESSION_SECRET: undefined,
+        SESSION_SECRET_FILE: file,
+        HOST: '127.0.0.1',
+      };
       const [a, c] = await Promise.all([spawnService('auth', env), spawnService('checkin', env)]);
       try {
         const { res, cookie } = await tryLogin(a.url);
@@ -97,5 +104,4 @@ describe('secrets', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
-
 });

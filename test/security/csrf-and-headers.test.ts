@@ -47,11 +47,13 @@ describe('CSRF: Origin and Sec-Fetch-Site', () => {
     });
     expect(refused.status).toBe(403);
     expect(errorCode(await refused.json())).toBe('CROSS_SITE_REQUEST');
-    const foreign = await checkin(chk.url, checkinBody(USER.id), cookie).then(() => fetch(`${chk.url}/api/checkin`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', cookie: cookie!, origin: EVIL },
-      body: JSON.stringify(checkinBody(USER.id)),
-    }));
+    const foreign = await checkin(chk.url, checkinBody(USER.id), cookie).then(() =>
+      fetch(`${chk.url}/api/checkin`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', cookie: cookie!, origin: EVIL },
+        body: JSON.stringify(checkinBody(USER.id)),
+      }),
+    );
     expect(foreign.status).toBe(403);
     expect(await redis.client.xlen('ncc:checkins')).toBe(xlen + 2);
     const login = await tryLogin(auth.url, USER, { 'sec-fetch-site': 'cross-site' });
@@ -121,7 +123,12 @@ describe('CSRF: content types and safe methods', () => {
     const { cookie, sid } = await tryLogin(auth.url, USER);
     const form = { 'content-type': 'application/x-www-form-urlencoded', cookie: cookie! };
     const plain = { 'content-type': 'text/plain', cookie: cookie! };
-    for (const [path, method] of [['/logout', 'POST'], ['/logout-all', 'POST'], ['/sessions/AAAAAAAAAAAAAAAAAAAAAA', 'DELETE'], ['/login', 'POST']] as const) {
+    for (const [path, method] of [
+      ['/logout', 'POST'],
+      ['/logout-all', 'POST'],
+      ['/sessions/AAAAAAAAAAAAAAAAAAAAAA', 'DELETE'],
+      ['/login', 'POST'],
+    ] as const) {
       for (const headers of [form, plain]) {
         const res = await send(`${auth.url}${path}`, method, headers, 'a=b');
         expect(res.status).toBe(415);

@@ -63,7 +63,11 @@ async function workOf(credentials: { email: string; password: string }): Promise
     ms = performance.now() - started;
     await auth.redis.ping();
   });
-  const calls = { hash: hasher.calls.hash - before.hash, verify: hasher.calls.verify - before.verify, verifyDummy: hasher.calls.verifyDummy - before.verifyDummy };
+  const calls = {
+    hash: hasher.calls.hash - before.hash,
+    verify: hasher.calls.verify - before.verify,
+    verifyDummy: hasher.calls.verifyDummy - before.verifyDummy,
+  };
   return { status, ms, compares: hasher.compares() - comparesBefore, calls, commands };
 }
 
@@ -97,6 +101,8 @@ describe('user enumeration', () => {
       expect(wrong.commands).toMatchObject({ get: expect.any(Number) as number, hgetall: 1, ping: 1 });
     }
     console.log(`enumeration: Redis commands per failed login ${JSON.stringify(rounds[0]!.wrong.commands)}`);
-    console.log(`enumeration timing (logged only): unknown ${rounds.map((r) => r.unknown.ms.toFixed(0)).join('/')} ms, wrong ${rounds.map((r) => r.wrong.ms.toFixed(0)).join('/')} ms`);
+    console.log(
+      `enumeration timing (logged only): unknown ${rounds.map((r) => r.unknown.ms.toFixed(0)).join('/')} ms, wrong ${rounds.map((r) => r.wrong.ms.toFixed(0)).join('/')} ms`,
+    );
   });
 });

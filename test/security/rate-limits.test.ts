@@ -127,7 +127,18 @@ describe('login rate limits', () => {
   });
 
   it('when the limiter cannot use Redis (no permission on ncc:ratelimit:*), then logins fail closed with 503 and no session, while the rest of Redis works', async () => {
-    await redis.client.call('ACL', 'SETUSER', 'nolimiter', 'on', '>nolimiter-pass', '~ncc:session:*', '~ncc:user:*', '~ncc:user-sessions:*', '~ncc:visits:*', '+@all');
+    await redis.client.call(
+      'ACL',
+      'SETUSER',
+      'nolimiter',
+      'on',
+      '>nolimiter-pass',
+      '~ncc:session:*',
+      '~ncc:user:*',
+      '~ncc:user-sessions:*',
+      '~ncc:visits:*',
+      '+@all',
+    );
     const url = redis.url.replace('redis://', 'redis://nolimiter:nolimiter-pass@');
     const svc = await startAuth(url, LIMITS);
     onTestFinished(() => svc.close());

@@ -25,7 +25,6 @@ afterAll(async () => {
 
 const start = (kind: 'auth' | 'checkin', env: Record<string, string> = {}): Promise<StartedService> => stack.start(kind, env);
 
-
 /** `total` requests, at most `parallel` in flight at once. */
 async function pool<T>(total: number, parallel: number, task: (i: number) => Promise<T>): Promise<T[]> {
   const results: T[] = new Array<T>(total);
@@ -192,8 +191,14 @@ describe('a browser keeps its session while active', () => {
     // after login, signed out whenever it was all after (50 ms either side for the ms clocks).
     const before = statuses.filter((s) => s.answered < 950);
     const after = statuses.filter((s) => s.sent > 1050);
-    expect(before.map((s) => s.status).every((status) => status === 200 || status === 202), JSON.stringify(statuses)).toBe(true);
-    expect(after.map((s) => s.status), JSON.stringify(statuses)).toEqual(after.map(() => 401));
+    expect(
+      before.map((s) => s.status).every((status) => status === 200 || status === 202),
+      JSON.stringify(statuses),
+    ).toBe(true);
+    expect(
+      after.map((s) => s.status),
+      JSON.stringify(statuses),
+    ).toEqual(after.map(() => 401));
     expect(before.length).toBeGreaterThanOrEqual(1);
     expect(after.length).toBeGreaterThanOrEqual(1);
   });

@@ -15,7 +15,11 @@ export const SLACK_MS = 1500;
  * the advertised value never races the close.
  */
 export const NODE_KEEP_ALIVE_BUFFER_MS = 1000;
-export const TIMEOUTS = { HTTP_REQUEST_TIMEOUT_MS: String(REQUEST_MS), HTTP_HEADERS_TIMEOUT_MS: String(HEADERS_MS), HTTP_KEEP_ALIVE_TIMEOUT_MS: String(KEEP_ALIVE_MS) };
+export const TIMEOUTS = {
+  HTTP_REQUEST_TIMEOUT_MS: String(REQUEST_MS),
+  HTTP_HEADERS_TIMEOUT_MS: String(HEADERS_MS),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: String(KEEP_ALIVE_MS),
+};
 
 export interface Cut {
   /** From the connection's first byte (or from `startAt`) to the server closing it. */
@@ -29,7 +33,11 @@ export interface Cut {
  * connection. `client` may call `mark()` to restart the clock (e.g. when a response has arrived).
  * Fails if the server has not closed it within `giveUpMs`.
  */
-export function untilServerCloses(port: number, client: (socket: net.Socket, mark: () => void, received: () => string) => (() => void) | void, giveUpMs = 20_000): Promise<Cut> {
+export function untilServerCloses(
+  port: number,
+  client: (socket: net.Socket, mark: () => void, received: () => string) => (() => void) | void,
+  giveUpMs = 20_000,
+): Promise<Cut> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: '127.0.0.1', port });
     let received = '';
@@ -44,7 +52,11 @@ export function untilServerCloses(port: number, client: (socket: net.Socket, mar
     socket.on('error', () => undefined);
     socket.once('connect', () => {
       start = performance.now();
-      stop = client(socket, () => (start = performance.now()), () => received);
+      stop = client(
+        socket,
+        () => (start = performance.now()),
+        () => received,
+      );
     });
     socket.once('close', () => {
       clearTimeout(giveUp);
@@ -89,4 +101,3 @@ export const idleAfterOneRequest = (socket: net.Socket, mark: () => void, receiv
   socket.on('data', onData);
   return () => socket.off('data', onData);
 };
-

@@ -5,7 +5,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SpawnedRedis, spawnRedis } from '@ncc/testing';
 import { type ServiceProcess, spawnService } from '../support/services.js';
-import { HEADERS_MS, idleAfterOneRequest, KEEP_ALIVE_MS, NODE_KEEP_ALIVE_BUFFER_MS, REQUEST_MS, SLACK_MS, slowBody, slowHeaders, TIMEOUTS, untilServerCloses } from './slow-client-sockets.js';
+import {
+  HEADERS_MS,
+  idleAfterOneRequest,
+  KEEP_ALIVE_MS,
+  NODE_KEEP_ALIVE_BUFFER_MS,
+  REQUEST_MS,
+  SLACK_MS,
+  slowBody,
+  slowHeaders,
+  TIMEOUTS,
+  untilServerCloses,
+} from './slow-client-sockets.js';
 
 let redis: SpawnedRedis;
 let spawned: ServiceProcess | undefined;
@@ -27,7 +38,9 @@ describe('slow clients', () => {
       untilServerCloses(spawned.port, slowHeaders),
       untilServerCloses(spawned.port, idleAfterOneRequest),
     ]);
-    console.info(`pnpm auth: slow body cut after ${Math.round(body.ms)} ms, slow headers after ${Math.round(headers.ms)} ms, idle keep-alive after ${Math.round(idle.ms)} ms`);
+    console.info(
+      `pnpm auth: slow body cut after ${Math.round(body.ms)} ms, slow headers after ${Math.round(headers.ms)} ms, idle keep-alive after ${Math.round(idle.ms)} ms`,
+    );
     expect(body.received).toMatch(/^HTTP\/1\.1 408 /);
     expect(body.ms).toBeLessThanOrEqual(REQUEST_MS + SLACK_MS);
     expect(headers.received).toMatch(/^HTTP\/1\.1 408 /);

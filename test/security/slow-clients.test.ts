@@ -53,7 +53,9 @@ afterAll(async () => {
 
 // Each client has its own connection and its own clock: they run at once (a loaded event loop only makes a cut later, never earlier).
 describe.concurrent('slow clients', () => {
-  it('when a client trickles its login body a chunk every 500 ms, then the server answers 408 and closes the connection at HTTP_REQUEST_TIMEOUT_MS', async ({ expect }) => {
+  it('when a client trickles its login body a chunk every 500 ms, then the server answers 408 and closes the connection at HTTP_REQUEST_TIMEOUT_MS', async ({
+    expect,
+  }) => {
     const cut = await untilServerCloses(server.port, slowBody);
     console.info(`slow body cut after ${Math.round(cut.ms)} ms (HTTP_REQUEST_TIMEOUT_MS=${REQUEST_MS})`);
     expect(cut.received).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
@@ -61,7 +63,9 @@ describe.concurrent('slow clients', () => {
     expect(cut.ms).toBeLessThanOrEqual(REQUEST_MS + SLACK_MS);
   });
 
-  it('when a client trickles its headers a line every 500 ms, then the server answers 408 and closes the connection at HTTP_HEADERS_TIMEOUT_MS, before the request timeout', async ({ expect }) => {
+  it('when a client trickles its headers a line every 500 ms, then the server answers 408 and closes the connection at HTTP_HEADERS_TIMEOUT_MS, before the request timeout', async ({
+    expect,
+  }) => {
     const cut = await untilServerCloses(server.port, slowHeaders);
     console.info(`slow headers cut after ${Math.round(cut.ms)} ms (HTTP_HEADERS_TIMEOUT_MS=${HEADERS_MS})`);
     expect(cut.received).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
@@ -77,7 +81,9 @@ describe.concurrent('slow clients', () => {
     expect(cut.ms).toBeLessThanOrEqual(HEADERS_MS + SLACK_MS);
   });
 
-  it('when a keep-alive connection is idle after a response, then the server closes it at HTTP_KEEP_ALIVE_TIMEOUT_MS (plus Node\'s fixed 1 s grace)', async ({ expect }) => {
+  it("when a keep-alive connection is idle after a response, then the server closes it at HTTP_KEEP_ALIVE_TIMEOUT_MS (plus Node's fixed 1 s grace)", async ({
+    expect,
+  }) => {
     const cut = await untilServerCloses(server.port, idleAfterOneRequest);
     console.info(`idle keep-alive connection closed ${Math.round(cut.ms)} ms after its response (HTTP_KEEP_ALIVE_TIMEOUT_MS=${KEEP_ALIVE_MS})`);
     expect(cut.received).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
@@ -106,9 +112,13 @@ describe.concurrent('slow clients', () => {
 });
 
 describe('slow-client timeouts: what is left afterwards, and the configuration', () => {
-  it('when the slow clients above have been cut, then none of it was logged as a server error (the abandoned reads are the clients\' doing)', async () => {
+  it("when the slow clients above have been cut, then none of it was logged as a server error (the abandoned reads are the clients' doing)", async () => {
     // Once the server holds no connection, it has handled the end of every request it had.
-    await until('the server has no open connection', 5000, () => new Promise<boolean>((resolve) => server.server.getConnections((err, n) => resolve(!err && n === 0))));
+    await until(
+      'the server has no open connection',
+      5000,
+      () => new Promise<boolean>((resolve) => server.server.getConnections((err, n) => resolve(!err && n === 0))),
+    );
     expect(logs.entries().length).toBeGreaterThan(0);
     expect(logs.entries().filter((e) => e['level'] === 'error')).toEqual([]);
   });

@@ -105,5 +105,4 @@ describe('absolute timeout (SESSION_ABSOLUTE_TIMEOUT_S, from login)', () => {
     // Expiry is not a data problem: nothing is logged for it.
     expect(logs.entries()).toEqual([]);
   });
-
 });

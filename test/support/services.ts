@@ -5,7 +5,18 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { baseEnvSchema, type BaseConfig, closeRedis, createRedisClient, loadConfig, type RedisClient, type RunningServer, type ServiceApp, startServer, waitForRedis } from '@ncc/service-kit';
+import {
+  baseEnvSchema,
+  type BaseConfig,
+  closeRedis,
+  createRedisClient,
+  loadConfig,
+  type RedisClient,
+  type RunningServer,
+  type ServiceApp,
+  startServer,
+  waitForRedis,
+} from '@ncc/service-kit';
 import { captureLogs, type CapturedLogs, cookiePair, freePort, postJson, type SpawnedRedis, spawnRedis, type SpawnRedisOptions } from '@ncc/testing';
 import { createAuthApp, createPasswordHasher } from '../../services/auth/src/app.js';
 import { type AuthConfig, authEnvSchema } from '../../services/auth/src/config.js';
@@ -99,7 +110,9 @@ export async function createUsers(target: string | Env, users: TestUser[], optio
   const hash = (password: string): string => hashInThisThread({ op: 'hash', password, rounds: options.rounds ?? 10 }) as string;
   try {
     await Promise.all(
-      users.map((u) => repository.save({ id: u.id, email: u.email, firstName: u.firstName ?? 'Test', lastName: u.lastName ?? `User${u.id}`, passwordHash: hash(u.password) })),
+      users.map((u) =>
+        repository.save({ id: u.id, email: u.email, firstName: u.firstName ?? 'Test', lastName: u.lastName ?? `User${u.id}`, passwordHash: hash(u.password) }),
+      ),
     );
   } finally {
     await closeRedis(redis);

@@ -47,7 +47,8 @@ const httpRules: readonly CrossKeyRule<{ HTTP_REQUEST_TIMEOUT_MS: unknown; HTTP_
   {
     key: 'HTTP_HEADERS_TIMEOUT_MS',
     message: 'must not be longer than HTTP_REQUEST_TIMEOUT_MS: the headers are part of the request',
-    broken: (c) => typeof c.HTTP_REQUEST_TIMEOUT_MS === 'number' && typeof c.HTTP_HEADERS_TIMEOUT_MS === 'number' && c.HTTP_HEADERS_TIMEOUT_MS > c.HTTP_REQUEST_TIMEOUT_MS,
+    broken: (c) =>
+      typeof c.HTTP_REQUEST_TIMEOUT_MS === 'number' && typeof c.HTTP_HEADERS_TIMEOUT_MS === 'number' && c.HTTP_HEADERS_TIMEOUT_MS > c.HTTP_REQUEST_TIMEOUT_MS,
   },
 ];
 
@@ -61,7 +62,10 @@ export type BaseConfig = z.infer<typeof baseEnvSchema>;
 
 /** An address only this machine can reach: 127.0.0.0/8, ::1 (also as [::1] or IPv4-mapped) or `localhost`. */
 export function isLoopbackHost(host: string): boolean {
-  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, '$1');
   return h === 'localhost' || h === '::1' || /^(?:::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }
 

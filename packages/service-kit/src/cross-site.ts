@@ -49,7 +49,14 @@ function ownOrigin(req: Request): string {
  */
 export function crossSiteGuard({ allowedOrigins, alsoGuard = [] }: CrossSiteOptions): RequestHandler {
   const allowed = new Set(allowedOrigins.map((o) => o.replace(/\/+$/, '')));
-  const extra = new Set(alsoGuard.map((r) => r.replace(/\/+$/, '').toLowerCase().replace(/^[a-z]+/, (m) => m.toUpperCase())));
+  const extra = new Set(
+    alsoGuard.map((r) =>
+      r
+        .replace(/\/+$/, '')
+        .toLowerCase()
+        .replace(/^[a-z]+/, (m) => m.toUpperCase()),
+    ),
+  );
   return (req, res, next) => {
     const origin = req.headers.origin;
     const isAllowed = origin !== undefined && allowed.has(origin);

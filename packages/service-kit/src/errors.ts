@@ -50,7 +50,9 @@ export const httpErrors = {
   payloadTooLarge: () => new AppError(413, 'PAYLOAD_TOO_LARGE', 'Request body is too large.'),
   unsupportedMediaType: () => new AppError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json.'),
   tooManyRequests: (retryAfterSeconds: number) =>
-    new AppError(429, 'TOO_MANY_REQUESTS', 'Too many attempts. Try again later.', { headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) } }),
+    new AppError(429, 'TOO_MANY_REQUESTS', 'Too many attempts. Try again later.', {
+      headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) },
+    }),
   /** Redis (or another dependency) cannot answer right now; the request changed nothing. */
   unavailable: (cause?: unknown, message = 'The service is temporarily unavailable. Please retry shortly.') =>
     new AppError(503, 'SERVICE_UNAVAILABLE', message, { headers: { 'Retry-After': '1' }, cause }),
@@ -82,9 +84,7 @@ function fromBodyParser(err: BodyParserError): AppError | undefined {
       // body-parser wraps other read failures (a corrupt gzip/deflate body: a zlib error) as a bare
       // 4xx without a type. Still the client's fault, so a 400 — never a 500 — and never their text.
       // Only real Errors (http-errors instances): a plain object with a status is a programming error → 500.
-      return err instanceof Error && typeof err.status === 'number' && err.status >= 400 && err.status < 500
-        ? httpErrors.badRequest()
-        : undefined;
+      return err instanceof Error && typeof err.status === 'number' && err.status >= 400 && err.status < 500 ? httpErrors.badRequest() : undefined;
   }
 }
 

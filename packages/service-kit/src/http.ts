@@ -127,7 +127,10 @@ export async function startServer(app: Express, port: number, host = '127.0.0.1'
   const headersTimeout = Math.min(timeouts.HTTP_HEADERS_TIMEOUT_MS ?? DEFAULT_HTTP_TIMEOUTS.headersMs, requestTimeout);
   // Passed at creation: the checking interval cannot be changed afterwards. A request (headers + body)
   // or its headers not complete in time gets Node's own `408 Request Timeout` and the socket is closed.
-  const server = http.createServer({ requestTimeout, headersTimeout, connectionsCheckingInterval: connectionsCheckingInterval(headersTimeout, requestTimeout) }, app);
+  const server = http.createServer(
+    { requestTimeout, headersTimeout, connectionsCheckingInterval: connectionsCheckingInterval(headersTimeout, requestTimeout) },
+    app,
+  );
   // Keep-alive longer than typical proxy idle timeouts, so a proxy never reuses a socket we just closed.
   // A socket timer (Node adds a fixed 1 s to the advertised value), not the interval above. Node 18+
   // counts headersTimeout from a request's first byte, so it no longer has to exceed this.

@@ -40,14 +40,12 @@ export function parseHostPort(entry: string): HostPort | null {
 }
 
 /** Comma separated `host:port` list for Redis Cluster seed nodes or Sentinels. */
-const hostPortList = env
-  .list()
-  .transform((entries, ctx) => {
-    const nodes = entries.map(parseHostPort);
-    if (nodes.length > 0 && nodes.every((node) => node !== null)) return nodes as HostPort[];
-    ctx.addIssue({ code: 'custom', message: 'must be a comma separated list of host:port, e.g. 10.0.0.1:6379,10.0.0.2:6379' });
-    return z.NEVER;
-  });
+const hostPortList = env.list().transform((entries, ctx) => {
+  const nodes = entries.map(parseHostPort);
+  if (nodes.length > 0 && nodes.every((node) => node !== null)) return nodes as HostPort[];
+  ctx.addIssue({ code: 'custom', message: 'must be a comma separated list of host:port, e.g. 10.0.0.1:6379,10.0.0.2:6379' });
+  return z.NEVER;
+});
 
 /**
  * The Redis keys of every service. Exactly one topology: REDIS_URL (standalone, the default,
@@ -76,7 +74,8 @@ export const redisEnvShape = {
 
 type RedisKeys = { [K in keyof typeof redisEnvShape]?: unknown };
 
-const STANDALONE_ONLY_HINT = 'applies to REDIS_CLUSTER_NODES / REDIS_SENTINELS only; with REDIS_URL put it in the URL (redis://user:pass@host, rediss:// for TLS)';
+const STANDALONE_ONLY_HINT =
+  'applies to REDIS_CLUSTER_NODES / REDIS_SENTINELS only; with REDIS_URL put it in the URL (redis://user:pass@host, rediss:// for TLS)';
 
 /** Two topologies at once would silently pick one: refused, with every key involved named (decision 020). */
 export const redisRules: readonly CrossKeyRule<RedisKeys>[] = [
@@ -133,9 +132,7 @@ export interface RedisSettings {
 
 /** Which Redis topology the configuration names, with the URL or the nodes to reach it by. */
 export type RedisMode =
-  | { mode: 'standalone'; url: string }
-  | { mode: 'cluster'; nodes: readonly HostPort[] }
-  | { mode: 'sentinel'; nodes: readonly HostPort[] };
+  { mode: 'standalone'; url: string } | { mode: 'cluster'; nodes: readonly HostPort[] } | { mode: 'sentinel'; nodes: readonly HostPort[] };
 
 export function redisMode(config: Pick<RedisSettings, 'REDIS_URL' | 'REDIS_CLUSTER_NODES' | 'REDIS_SENTINELS'>): RedisMode {
   if (config.REDIS_CLUSTER_NODES && config.REDIS_CLUSTER_NODES.length > 0) return { mode: 'cluster', nodes: config.REDIS_CLUSTER_NODES };

@@ -152,7 +152,9 @@ export async function runService<S extends z.ZodType<BaseConfig>>(definition: Se
     const deadline = config.SHUTDOWN_TIMEOUT_MS + CRASH_EXIT_MARGIN_MS;
     // Unref'd: it must not keep an otherwise finished process alive (process.exitCode is set already).
     setTimeout(() => {
-      logger.error(`Shutdown after the uncaught error did not finish within ${deadline} ms (SHUTDOWN_TIMEOUT_MS + ${CRASH_EXIT_MARGIN_MS} ms); exiting now with code ${CRASH_EXIT_CODE}.`);
+      logger.error(
+        `Shutdown after the uncaught error did not finish within ${deadline} ms (SHUTDOWN_TIMEOUT_MS + ${CRASH_EXIT_MARGIN_MS} ms); exiting now with code ${CRASH_EXIT_CODE}.`,
+      );
       exitNow(CRASH_EXIT_CODE);
     }, deadline).unref();
     if (stopping) {

@@ -107,7 +107,10 @@ export function cookieOptions(settings: SessionSettings) {
 }
 
 /** The idle TTL a session's key gets on every write and refresh: a day logged in, half an hour anonymous. */
-export function idleTtlSeconds(settings: Pick<SessionSettings, 'ttlSeconds' | 'anonymousTtlSeconds'>, session: { userId?: unknown } | null | undefined): number {
+export function idleTtlSeconds(
+  settings: Pick<SessionSettings, 'ttlSeconds' | 'anonymousTtlSeconds'>,
+  session: { userId?: unknown } | null | undefined,
+): number {
   return typeof session?.userId === 'number' ? settings.ttlSeconds : settings.anonymousTtlSeconds;
 }
 

@@ -3,7 +3,15 @@ import signature from 'cookie-signature';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBaseApp, errorHandler, requestId, type RunningServer, startServer } from '@ncc/service-kit';
 import { captureLogs, cookiePair, sessionIdOf, type SpawnedRedis, spawnRedis } from '@ncc/testing';
-import { createSerializer, createSessionMiddleware, requireUser, SessionReader, sessionSettings, type SessionSettings, UserSessionIndex } from '../src/index.js';
+import {
+  createSerializer,
+  createSessionMiddleware,
+  requireUser,
+  SessionReader,
+  sessionSettings,
+  type SessionSettings,
+  UserSessionIndex,
+} from '../src/index.js';
 
 const OLD_SECRET = 'old-secret-old-secret-old-secret-0001';
 const NEW_SECRET = 'new-secret-new-secret-new-secret-0002';
@@ -14,7 +22,8 @@ function settingsWith(secrets: string[]): SessionSettings {
     SESSION_SECRET: secrets,
     SESSION_TTL_S: 86_400,
     SESSION_ABSOLUTE_TIMEOUT_S: 7 * 86_400,
-    MAX_SESSIONS_PER_USER: 50, SESSION_ANONYMOUS_TTL_S: 1800,
+    MAX_SESSIONS_PER_USER: 50,
+    SESSION_ANONYMOUS_TTL_S: 1800,
     SESSION_TOUCH_INTERVAL_S: 60,
     COOKIE_HOST_PREFIX: false,
   });
@@ -170,12 +179,28 @@ describe('session contract', () => {
 describe('session settings', () => {
   it('when NODE_ENV=production and no SESSION_SECRET, then start-up is refused naming SESSION_SECRET', () => {
     expect(() =>
-      sessionSettings({ NODE_ENV: 'production', SESSION_TTL_S: 1, SESSION_ABSOLUTE_TIMEOUT_S: 1, MAX_SESSIONS_PER_USER: 50, SESSION_ANONYMOUS_TTL_S: 1800, SESSION_TOUCH_INTERVAL_S: 0, COOKIE_HOST_PREFIX: false }),
+      sessionSettings({
+        NODE_ENV: 'production',
+        SESSION_TTL_S: 1,
+        SESSION_ABSOLUTE_TIMEOUT_S: 1,
+        MAX_SESSIONS_PER_USER: 50,
+        SESSION_ANONYMOUS_TTL_S: 1800,
+        SESSION_TOUCH_INTERVAL_S: 0,
+        COOKIE_HOST_PREFIX: false,
+      }),
     ).toThrow(/SESSION_SECRET is required/);
   });
 
   it('when NODE_ENV=production and a secret is short, then start-up is refused; long secrets give Secure cookies', () => {
-    const base = { NODE_ENV: 'production', SESSION_TTL_S: 1, SESSION_ABSOLUTE_TIMEOUT_S: 1, MAX_SESSIONS_PER_USER: 50, SESSION_ANONYMOUS_TTL_S: 1800, SESSION_TOUCH_INTERVAL_S: 0, COOKIE_HOST_PREFIX: false };
+    const base = {
+      NODE_ENV: 'production',
+      SESSION_TTL_S: 1,
+      SESSION_ABSOLUTE_TIMEOUT_S: 1,
+      MAX_SESSIONS_PER_USER: 50,
+      SESSION_ANONYMOUS_TTL_S: 1800,
+      SESSION_TOUCH_INTERVAL_S: 0,
+      COOKIE_HOST_PREFIX: false,
+    };
     expect(() => sessionSettings({ ...base, SESSION_SECRET: [NEW_SECRET, 'short'] })).toThrow(/entry 2 is shorter than 32/);
     expect(sessionSettings({ ...base, SESSION_SECRET: [NEW_SECRET] })).toMatchObject({ secure: true, cookieName: 'checkinapp', prefix: 'ncc:session:' });
   });

@@ -27,7 +27,6 @@ export function captureLogs(service = 'test', level = 'debug'): CapturedLogs {
     logger,
     entries,
     text: () => lines.join('\n'),
-    find: (message) =>
-      entries().filter((e) => (typeof message === 'string' ? e['message'] === message : message.test(String(e['message'])))),
+    find: (message) => entries().filter((e) => (typeof message === 'string' ? e['message'] === message : message.test(String(e['message'])))),
   };
 }

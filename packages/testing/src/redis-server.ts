@@ -103,10 +103,22 @@ export async function spawnRedis(options: SpawnRedisOptions = {}): Promise<Spawn
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'ncc-redis-'));
   let port = options.port ?? (await freePort());
   const args = (): string[] => [
-    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--protected-mode', 'no',
-    '--appendonly', options.appendOnly ? 'yes' : 'no',
-    '--appendfsync', options.appendFsync ?? 'always',
-    '--logfile', join(dir, 'redis.log'),
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--save',
+    '',
+    '--protected-mode',
+    'no',
+    '--appendonly',
+    options.appendOnly ? 'yes' : 'no',
+    '--appendfsync',
+    options.appendFsync ?? 'always',
+    '--logfile',
+    join(dir, 'redis.log'),
     ...(options.args ?? []),
   ];
   let child: ChildProcess;
@@ -134,10 +146,16 @@ export async function spawnRedis(options: SpawnRedisOptions = {}): Promise<Spawn
   await client.connect();
 
   const handle: SpawnedRedis = {
-    get url() { return `redis://127.0.0.1:${port}`; },
-    get port() { return port; },
+    get url() {
+      return `redis://127.0.0.1:${port}`;
+    },
+    get port() {
+      return port;
+    },
     dir,
-    get pid() { return child.pid; },
+    get pid() {
+      return child.pid;
+    },
     client,
     async kill() {
       child.kill('SIGCONT');
@@ -158,8 +176,12 @@ export async function spawnRedis(options: SpawnRedisOptions = {}): Promise<Spawn
       await handle.shutdown();
       await handle.start();
     },
-    pause() { child.kill('SIGSTOP'); },
-    resume() { child.kill('SIGCONT'); },
+    pause() {
+      child.kill('SIGSTOP');
+    },
+    resume() {
+      child.kill('SIGCONT');
+    },
     async stop() {
       client.disconnect();
       await handle.kill();

@@ -48,7 +48,11 @@ export function createAuthApp({ config, logger, redis, hasher }: AuthAppParts): 
     audit,
     logger,
   });
-  const visitCounter = new VisitCounter(visits, new VisitLimiter(redis, { maxPerIp: config.VISITS_MAX_NEW_SESSIONS_PER_IP, windowSeconds: config.VISITS_NEW_SESSIONS_WINDOW_S }), settings);
+  const visitCounter = new VisitCounter(
+    visits,
+    new VisitLimiter(redis, { maxPerIp: config.VISITS_MAX_NEW_SESSIONS_PER_IP, windowSeconds: config.VISITS_NEW_SESSIONS_WINDOW_S }),
+    settings,
+  );
 
   const app = createServiceFrame({
     redis,

@@ -235,7 +235,11 @@ describe('POST /login body errors', () => {
   });
 
   it('when the content type is not JSON, then 415', async () => {
-    await expectError(await post(`email=${encodeURIComponent(DEMO.email)}&password=secret123`, 'application/x-www-form-urlencoded'), 415, 'UNSUPPORTED_MEDIA_TYPE');
+    await expectError(
+      await post(`email=${encodeURIComponent(DEMO.email)}&password=secret123`, 'application/x-www-form-urlencoded'),
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+    );
     await expectError(await post(JSON.stringify({ email: DEMO.email, password: DEMO.password }), 'text/plain'), 415, 'UNSUPPORTED_MEDIA_TYPE');
   });
 

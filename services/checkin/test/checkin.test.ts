@@ -225,7 +225,9 @@ describe('401: no valid session', () => {
     const url = `${checkinSvc.url}/api/checkin`;
     await expectUnauthenticated(await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{oops' }));
     await expectUnauthenticated(await fetch(url, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' }));
-    await expectUnauthenticated(await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ pad: 'x'.repeat(20_000) }) }));
+    await expectUnauthenticated(
+      await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ pad: 'x'.repeat(20_000) }) }),
+    );
   });
 
   it('when 1,000 requests without a valid session arrive, then all get 401 and DBSIZE and XLEN are unchanged', async () => {
@@ -360,9 +362,7 @@ describe('422: duplicates', () => {
   it('when 10 identical checkins arrive at once, then exactly one 202 and nine 422, and the stream grows by one', async () => {
     const loc = location();
     const lenBefore = await redis.client.xlen(STREAM);
-    const responses = await Promise.all(
-      Array.from({ length: 10 }, () => checkin(checkinSvc.url, { userId: 77, locationId: loc, starRating: 3 }, demoCookie)),
-    );
+    const responses = await Promise.all(Array.from({ length: 10 }, () => checkin(checkinSvc.url, { userId: 77, locationId: loc, starRating: 3 }, demoCookie)));
     const statuses = responses.map((r) => r.status).sort();
     expect(statuses).toEqual([202, 422, 422, 422, 422, 422, 422, 422, 422, 422]);
     expect(await redis.client.xlen(STREAM)).toBe(lenBefore + 1);
@@ -372,7 +372,7 @@ describe('422: duplicates', () => {
     expect(entry![0]).toBe(id);
   });
 
-  it('when a checkin is accepted, then it is remembered in the user\'s one recent-checkins set, which expires with the duplicate window (default one day)', async () => {
+  it("when a checkin is accepted, then it is remembered in the user's one recent-checkins set, which expires with the duplicate window (default one day)", async () => {
     const loc = location();
     expect((await checkin(checkinSvc.url, { userId: 77, locationId: loc, starRating: 4 }, demoCookie)).status).toBe(202);
     const key = '{ncc:checkins}:recent:77';

@@ -1,4 +1,14 @@
-import { baseEnvSchema, closeRedis, ConfigError, createRedisClient, createServiceLogger, describeRedisTarget, loadConfig, type RedisClient, waitForRedis } from '@ncc/service-kit';
+import {
+  baseEnvSchema,
+  closeRedis,
+  ConfigError,
+  createRedisClient,
+  createServiceLogger,
+  describeRedisTarget,
+  loadConfig,
+  type RedisClient,
+  waitForRedis,
+} from '@ncc/service-kit';
 import { authEnvSchema } from '../config.js';
 import { UsersRepository } from '../data-access/users-repository.js';
 import { BcryptHasher } from '../domain/passwords.js';
@@ -6,7 +16,10 @@ import { BcryptHasher } from '../domain/passwords.js';
 const cliEnvSchema = baseEnvSchema.safeExtend({ BCRYPT_ROUNDS: authEnvSchema.shape.BCRYPT_ROUNDS });
 
 /** Config, Redis and the users repository for a one-shot admin command; exits 1 with a clear message on failure. */
-export async function runCli(name: string, body: (deps: { repository: UsersRepository; hasher: BcryptHasher; redis: RedisClient }) => Promise<void>): Promise<void> {
+export async function runCli(
+  name: string,
+  body: (deps: { repository: UsersRepository; hasher: BcryptHasher; redis: RedisClient }) => Promise<void>,
+): Promise<void> {
   let config;
   try {
     config = loadConfig(cliEnvSchema, process.env);

@@ -7,9 +7,7 @@ import { setPriority } from 'node:os';
 import bcrypt from 'bcryptjs';
 import { workerData } from 'piscina';
 
-export type BcryptTask =
-  | { op: 'hash'; password: string; rounds: number }
-  | { op: 'compare'; password: string; hash: string };
+export type BcryptTask = { op: 'hash'; password: string; rounds: number } | { op: 'compare'; password: string; hash: string };
 
 export interface BcryptWorkerData {
   /** Nice value for this thread (Linux: per thread); see BCRYPT_THREAD_NICE in passwords.ts. */

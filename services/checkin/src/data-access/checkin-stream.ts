@@ -69,19 +69,19 @@ declare module 'ioredis' {
   // The accept script, registered with defineCommand below, typed on every client (Redis and Cluster).
   interface RedisCommander<Context> {
     nccAcceptCheckin(
-    recent: string,
-    stream: string,
-    member: string,
-    windowMs: number,
-    maxRecent: number,
-    rate: number,
-    rateWindowMs: number,
-    maxLen: number,
-    userId: number,
-    locationId: number,
-    starRating: number,
-    receivedAt: number,
-  ): Result<[string, string?], Context>;
+      recent: string,
+      stream: string,
+      member: string,
+      windowMs: number,
+      maxRecent: number,
+      rate: number,
+      rateWindowMs: number,
+      maxLen: number,
+      userId: number,
+      locationId: number,
+      starRating: number,
+      receivedAt: number,
+    ): Result<[string, string?], Context>;
   }
 }
 

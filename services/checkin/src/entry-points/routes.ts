@@ -14,9 +14,7 @@ export function checkinRoutes({ checkins, reader, logger }: CheckinRouteDeps): R
   const router = Router();
   // The session is checked first: a request without one is refused before its body is even read,
   // and without a cookie it costs no Redis call at all.
-  const authenticate = reader
-    ? [requireSessionUser(reader, () => logger.debug('Rejecting checkin - no valid user session found.'))]
-    : [];
+  const authenticate = reader ? [requireSessionUser(reader, () => logger.debug('Rejecting checkin - no valid user session found.'))] : [];
   router.post('/api/checkin', ...authenticate, ...jsonBody(), async (req, res) => {
     const checkin = parseBody(checkinBodySchema, req.body);
     const id = await checkins.accept(checkin, reader ? currentUser(req) : undefined);
