@@ -89,7 +89,7 @@ describe.skipIf(!available && !inCi)('docker-compose.yml, validated by docker-co
   });
 
   it('when the file has a key docker-compose does not know, then the same check fails (the validator is not a no-op)', () => {
-    const broken = readFileSync(COMPOSE_FILE, 'utf8').replace(/^  checkin:\n/m, '  checkin:\n    replicas_typo: 2\n');
+    const broken = readFileSync(COMPOSE_FILE, 'utf8').replace(/^ {2}checkin:\n/m, '  checkin:\n    replicas_typo: 2\n');
     const result = composeRun(['-f', '-', 'config', '-q'], { input: broken });
     expect(result.status).not.toBe(0);
     expect(result.stderr).toContain('replicas_typo');

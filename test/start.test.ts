@@ -35,13 +35,13 @@ async function runStart(env: Record<string, string>): Promise<StartRun> {
   const child = spawn(process.execPath, ['--conditions=ncc-source', '--import', 'tsx', 'scripts/start.ts'], {
     cwd: ROOT,
     // Only what a shell would have plus the test's settings: nothing leaks in from the test runner.
-    env: { PATH: process.env['PATH'], HOME: process.env['HOME'], AUTH_PORT: authPort, CHECKIN_PORT: checkinPort, ...env } as NodeJS.ProcessEnv,
+    env: { PATH: process.env['PATH'], HOME: process.env['HOME'], AUTH_PORT: authPort, CHECKIN_PORT: checkinPort, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   runs.add(child);
   let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
   const exited = new Promise<number | string>((resolve) =>
     child.once('exit', (code, signal) => {
       runs.delete(child);
@@ -64,7 +64,7 @@ async function runStart(env: Record<string, string>): Promise<StartRun> {
             resolve();
           }
         };
-        child.stdout!.on('data', check);
+        child.stdout.on('data', check);
         check();
         void exited.then((code) => {
           clearTimeout(timer);
@@ -183,7 +183,7 @@ describe('pnpm start', () => {
     const cookie = await login(run.authUrl);
     const accepted = await checkin(run.checkinUrl, { userId: DEMO.id, locationId: 501, starRating: 4 }, cookie);
     expect(accepted.status).toBe(202);
-    expect((await accepted.json()) as unknown).toEqual({ id: expect.stringMatching(/^\d+-\d+$/) });
+    expect(await accepted.json()).toEqual({ id: expect.stringMatching(/^\d+-\d+$/) });
     expect(await redis.client.xlen('ncc:checkins')).toBe(1);
     const logout = await postJson(`${run.authUrl}/logout`, {}, { cookie });
     expect(logout.status).toBe(200);
@@ -303,7 +303,7 @@ describe('pnpm start', () => {
     process.kill(authPid, 'SIGKILL');
     const killed = performance.now();
     // Poll: down first (or about to be), then answering again on the same port.
-    let answeredMs = 0;
+    let answeredMs: number;
     for (;;) {
       const ok = await fetch(`${run.authUrl}/healthz`, { signal: AbortSignal.timeout(1000) }).then(
         (r) => r.ok,

@@ -71,7 +71,9 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
     },
   };
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    autocannon(settings, (err: unknown, res: autocannon.Result) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(res)));
+    autocannon(settings, (err: unknown, res: autocannon.Result) =>
+      err ? reject(err instanceof Error ? err : new Error('autocannon failed.', { cause: err })) : resolve(res),
+    );
   });
   const statuses: Record<string, number> = {};
   const stats = (result as unknown as { statusCodeStats?: Record<string, { count: number }> }).statusCodeStats ?? {};

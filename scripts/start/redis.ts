@@ -25,7 +25,7 @@ export async function probeRedis(url: string, timeoutMs = 1500): Promise<Probe> 
   try {
     await client.connect();
     const pong = await client.ping();
-    return pong === 'PONG' ? { ok: true } : { ok: false, reason: `unexpected answer to PING: ${pong}` };
+    return pong === 'PONG' ? { ok: true } : { ok: false, reason: 'unexpected answer to PING' };
   } catch (err) {
     // Only the error's first line: enough to tell "connection refused" from "NOAUTH", nothing more.
     return { ok: false, reason: (cause ?? (err instanceof Error ? err.message : String(err))).split('\n')[0]! };

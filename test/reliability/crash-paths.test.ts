@@ -112,7 +112,7 @@ function slowRequest(faulty: Faulty, ms: number, id: string): Promise<{ status: 
     body: JSON.stringify({ email: 'someone@example.com', password: SECRETS.password }),
     signal: AbortSignal.timeout(15_000),
   }).then(
-    async (res) => ({ status: res.status, body: (await res.json()) as unknown, at: performance.now() }),
+    async (res) => ({ status: res.status, body: await res.json(), at: performance.now() }),
     () => ({ status: 'cut' as const, body: undefined, at: performance.now() }),
   );
 }
@@ -255,7 +255,7 @@ describe('when route code fails inside the request (a request error)', () => {
     firstPid = ((await call(`${faulty.base}/whoami`)).body as { pid: number }).pid;
   });
 
-  afterAll(async () => {
+  afterAll(() => {
     if (faulty?.child.exitCode === null) faulty.child.kill('SIGKILL');
   });
 

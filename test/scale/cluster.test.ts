@@ -24,7 +24,7 @@ let watching = true;
 
 /** Which master owns `key`'s slot, from CLUSTER KEYSLOT and CLUSTER SLOTS. */
 async function ownerOf(key: string): Promise<number> {
-  const slot = (await cluster.masters[0]!.client.cluster('KEYSLOT', key)) as number;
+  const slot = await cluster.masters[0]!.client.cluster('KEYSLOT', key);
   const slots = await cluster.masters[0]!.client.cluster('SLOTS');
   const range = slots.find(([from, to]) => slot >= from && slot <= to)!;
   return cluster.masters.findIndex((m) => m.port === range[2]![1]);

@@ -34,7 +34,7 @@ export async function startCluster(): Promise<LocalCluster> {
     const addresses = masters.map((m) => `127.0.0.1:${m.port}`);
     await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 });
     await until('cluster_state:ok on every node', 20_000, async () => {
-      const infos = await Promise.all(masters.map((m) => m.client.cluster('INFO') as Promise<string>));
+      const infos = await Promise.all(masters.map((m) => m.client.cluster('INFO')));
       return infos.every((info) => info.includes('cluster_state:ok')) || undefined;
     });
     return {

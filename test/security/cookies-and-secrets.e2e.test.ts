@@ -36,9 +36,9 @@ describe('secrets', () => {
     ]);
     const codes = await Promise.all(runs.map((r) => r.exited));
     expect(codes).toEqual([1, 1, 1]);
-    expect(runs[0]!.output()).toMatch(/SESSION_SECRET is required when NODE_ENV=production/);
-    expect(runs[1]!.output()).toMatch(/SESSION_SECRET entry 2 is shorter than 32 characters/);
-    expect(runs[2]!.output()).toMatch(/SESSION_SECRET is required when NODE_ENV=production/);
+    expect(runs[0].output()).toMatch(/SESSION_SECRET is required when NODE_ENV=production/);
+    expect(runs[1].output()).toMatch(/SESSION_SECRET entry 2 is shorter than 32 characters/);
+    expect(runs[2].output()).toMatch(/SESSION_SECRET is required when NODE_ENV=production/);
     for (const r of runs) expect(r.output()).not.toMatch(/listening on port/);
   }, 60_000);
 
@@ -93,9 +93,9 @@ describe('secrets', () => {
         spawnService('auth', { ...base, SESSION_SECRET_FILE: join(dir, 'empty'), SESSION_SECRET: NEW }, { waitFor: null }),
       ]);
       expect(await Promise.all(runs.map((r) => r.exited))).toEqual([1, 1, 1]);
-      expect(runs[0]!.output()).toMatch(/SESSION_SECRET_FILE: cannot read .*missing \(ENOENT\)/);
-      expect(runs[1]!.output()).toMatch(/SESSION_SECRET_FILE: .*empty is empty/);
-      expect(runs[2]!.output()).toMatch(/SESSION_SECRET_FILE: set either SESSION_SECRET or SESSION_SECRET_FILE, not both/);
+      expect(runs[0].output()).toMatch(/SESSION_SECRET_FILE: cannot read .*missing \(ENOENT\)/);
+      expect(runs[1].output()).toMatch(/SESSION_SECRET_FILE: .*empty is empty/);
+      expect(runs[2].output()).toMatch(/SESSION_SECRET_FILE: set either SESSION_SECRET or SESSION_SECRET_FILE, not both/);
       for (const r of runs) {
         expect(r.output()).not.toMatch(/listening on port/);
         expect(r.output()).not.toContain(NEW);

@@ -271,7 +271,7 @@ export async function spawnService(name: 'auth' | 'checkin', env: Env, options: 
       HOST: '127.0.0.1',
       ...env,
       [name === 'auth' ? 'AUTH_PORT' : 'CHECKIN_PORT']: port,
-    } as NodeJS.ProcessEnv,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(child);

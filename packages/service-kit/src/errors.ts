@@ -113,7 +113,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
         : isRedisUnavailable(err)
           ? httpErrors.unavailable(err)
           : typeof err === 'object' && err !== null
-            ? fromBodyParser(err as BodyParserError)
+            ? fromBodyParser(err)
             : undefined;
     const appError = known ?? httpErrors.internal(err);
     if (appError.status >= 500) {

@@ -60,7 +60,7 @@ export function createLogger({ service, level, json, stream }: LoggerOptions): L
         winston.format.printf((info) => {
           const { timestamp, level: lvl, message, service: svc, stack, ...rest } = info;
           const extra = Object.keys(rest).length > 0 ? ` ${JSON.stringify(rest)}` : '';
-          return `${String(timestamp)} ${lvl} [${String(svc)}] ${String(message)}${extra}${stack ? `\n${String(stack)}` : ''}`;
+          return `${String(timestamp)} ${lvl} [${String(svc)}] ${String(message)}${extra}${typeof stack === 'string' ? `\n${stack}` : ''}`;
         }),
       );
   const transports: winston.transport[] = [new winston.transports.Console({ stderrLevels: ['error'] })];

@@ -42,7 +42,7 @@ export function parseHostPort(entry: string): HostPort | null {
 /** Comma separated `host:port` list for Redis Cluster seed nodes or Sentinels. */
 const hostPortList = env.list().transform((entries, ctx) => {
   const nodes = entries.map(parseHostPort);
-  if (nodes.length > 0 && nodes.every((node) => node !== null)) return nodes as HostPort[];
+  if (nodes.length > 0 && nodes.every((node) => node !== null)) return nodes;
   ctx.addIssue({ code: 'custom', message: 'must be a comma separated list of host:port, e.g. 10.0.0.1:6379,10.0.0.2:6379' });
   return z.NEVER;
 });

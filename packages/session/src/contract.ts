@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { type z } from 'zod';
 import { env } from '@ncc/service-kit';
 
 /** The names every ncc service and every redis-cli user relies on. Changing one logs everybody out. */
@@ -39,8 +39,7 @@ export const sessionEnvShape = {
   COOKIE_HOST_PREFIX: env.bool.default(false),
 };
 
-const sessionEnvObject = z.object(sessionEnvShape);
-export type SessionEnv = z.infer<typeof sessionEnvObject> & { NODE_ENV: string };
+export type SessionEnv = z.infer<z.ZodObject<typeof sessionEnvShape>> & { NODE_ENV: string };
 
 export interface SessionSettings {
   prefix: string;

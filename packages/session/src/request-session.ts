@@ -72,7 +72,9 @@ export interface RequestSession {
 }
 
 function settle(start: (cb: (err?: unknown) => void) => void): Promise<void> {
-  return new Promise((resolve, reject) => start((err) => (err ? reject(err) : resolve())));
+  return new Promise((resolve, reject) =>
+    start((err) => (err ? reject(err instanceof Error ? err : new Error('Session store failed.', { cause: err })) : resolve())),
+  );
 }
 
 /** express-session's callback methods as promises (errors become rejections, e.g. a 503). */

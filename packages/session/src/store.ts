@@ -3,8 +3,8 @@ import type { SessionData } from 'express-session';
 import type { Logger, RedisClient } from '@ncc/service-kit';
 import type { SessionSerializer } from './data.js';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- express-session's callback types
-type Callback = (err?: any, data?: any) => void;
+/** connect-redis' own callback type. */
+type Callback = NonNullable<Parameters<RedisStore['all']>[0]>;
 
 /** Sessions whose last refresh one process remembers; the least recently refreshed are forgotten first. */
 const MAX_THROTTLE_ENTRIES = 50_000;
@@ -106,7 +106,7 @@ export class NccRedisStore extends RedisStore {
     return super.touch(sid, sess, (err) => {
       if (err) {
         this.throttle.forget(sid);
-        this.log.warn('Could not refresh a session TTL.', { error: err instanceof Error ? err.message : String(err) });
+        this.log.warn('Could not refresh a session TTL.', { error: err instanceof Error ? err.message : 'unknown error' });
       } else {
         this.onTouch?.(sid, sess);
       }
@@ -114,23 +114,23 @@ export class NccRedisStore extends RedisStore {
     });
   }
 
-  override async all(cb?: Callback): Promise<unknown> {
+  override all(cb?: Callback): Promise<unknown> {
     return refuse('all', cb);
   }
-  override async ids(cb?: Callback): Promise<unknown> {
+  override ids(cb?: Callback): Promise<unknown> {
     return refuse('ids', cb);
   }
-  override async length(cb?: Callback): Promise<unknown> {
+  override length(cb?: Callback): Promise<unknown> {
     return refuse('length', cb);
   }
-  override async clear(cb?: Callback): Promise<unknown> {
+  override clear(cb?: Callback): Promise<unknown> {
     return refuse('clear', cb);
   }
 }
 
-function refuse(name: string, cb?: Callback): undefined {
+function refuse(name: string, cb?: Callback): Promise<undefined> {
   const err = new Error(`Session store ${name}() is disabled: it scans every key, which breaks on Redis Cluster.`);
-  if (cb) cb(err);
-  else throw err;
-  return undefined;
+  if (!cb) return Promise.reject(err);
+  cb(err);
+  return Promise.resolve(undefined);
 }

@@ -22,7 +22,8 @@ export async function until<T>(what: string, timeoutMs: number, probe: () => T |
     } catch (err) {
       last = err;
     }
-    if (performance.now() >= deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+    if (performance.now() >= deadline)
+      throw new Error(`${what} did not happen within ${timeoutMs} ms${last ? `: ${last instanceof Error ? last.message : JSON.stringify(last)}` : ''}`);
     await sleep(everyMs);
   }
 }

@@ -29,5 +29,5 @@ export function createCheckinApp({ config, logger, redis }: ServiceParts<Checkin
       }),
     ],
   });
-  return { app, close: async () => undefined };
+  return { app, close: () => Promise.resolve() };
 }

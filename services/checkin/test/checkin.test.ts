@@ -80,7 +80,9 @@ describe('accepted checkin', () => {
     const entries = await redis.client.xrange(STREAM, body.id, body.id);
     expect(entries).toHaveLength(1);
     const [, fields] = entries[0]!;
-    const record = Object.fromEntries(fields.flatMap((_, i) => (i % 2 === 0 ? [[fields[i], fields[i + 1]]] : [])));
+    const pairs: [string, string][] = [];
+    for (let i = 0; i + 1 < fields.length; i += 2) pairs.push([fields[i]!, fields[i + 1]!]);
+    const record = Object.fromEntries(pairs);
     expect(Object.keys(record).sort()).toEqual(['locationId', 'receivedAt', 'starRating', 'userId']);
     expect(record).toMatchObject({ userId: '77', locationId: String(loc), starRating: '4' });
     expect(Number(record['receivedAt'])).toBeGreaterThanOrEqual(before);
@@ -386,7 +388,7 @@ describe('422: duplicates', () => {
 });
 
 describe('logs', () => {
-  it('when all of the above has run, then no log line of either service contains a session id, a cookie or the secret', async () => {
+  it('when all of the above has run, then no log line of either service contains a session id, a cookie or the secret', () => {
     const sid = sessionIdOf(demoCookie);
     for (const text of [checkinSvc.logs.text(), auth.logs.text()]) {
       expect(text).not.toContain(sid);
