@@ -36,6 +36,8 @@ export default defineConfig({
   ssr: { resolve: { conditions: ['ncc-source'], externalConditions: ['ncc-source'] } },
   test: {
     pool: 'forks',
+    // Two files at a time for `test:all` and `test:e2e` (process-spawning, timing-sensitive on 2 cores);
+    // `pnpm test` runs the in-process suite three at a time (package.json): many of its files mostly wait.
     maxWorkers: 2,
     minWorkers: 1,
     testTimeout: 60_000,

@@ -34,3 +34,22 @@ describe('default bind address', () => {
     expect(loadConfig(checkinEnvSchema, { HOST: '127.0.0.1', SESSION_SECRET: TEST_SECRET }).HOST).toBe('127.0.0.1');
   });
 });
+
+describe('default limits', () => {
+  it('when nothing is set, then the brute-force and flood limits are the documented ones (decisions 010 and 022)', () => {
+    expect(loadConfig(authEnvSchema, {})).toMatchObject({
+      LOGIN_MAX_FAILS_PER_EMAIL_IP: 10,
+      LOGIN_FAILS_EMAIL_IP_WINDOW_S: 900,
+      LOGIN_MAX_FAILS_PER_IP_DAY: 100,
+      LOGIN_FAILS_IP_WINDOW_S: 86_400,
+      VISITS_MAX_NEW_SESSIONS_PER_IP: 60,
+      VISITS_NEW_SESSIONS_WINDOW_S: 600,
+      BCRYPT_ROUNDS: 10,
+    });
+    expect(loadConfig(checkinEnvSchema, {})).toMatchObject({
+      CHECKIN_RATE_LIMIT_PER_USER: 30,
+      CHECKIN_RATE_LIMIT_WINDOW_S: 60,
+      CHECKIN_DUPLICATE_MAX_PER_USER: 1_000,
+    });
+  });
+});

@@ -177,31 +177,22 @@ describe('session contract', () => {
 });
 
 describe('session settings', () => {
+  const production = {
+    NODE_ENV: 'production',
+    SESSION_TTL_S: 1,
+    SESSION_ABSOLUTE_TIMEOUT_S: 1,
+    MAX_SESSIONS_PER_USER: 50,
+    SESSION_ANONYMOUS_TTL_S: 1800,
+    SESSION_TOUCH_INTERVAL_S: 0,
+    COOKIE_HOST_PREFIX: false,
+  };
+
   it('when NODE_ENV=production and no SESSION_SECRET, then start-up is refused naming SESSION_SECRET', () => {
-    expect(() =>
-      sessionSettings({
-        NODE_ENV: 'production',
-        SESSION_TTL_S: 1,
-        SESSION_ABSOLUTE_TIMEOUT_S: 1,
-        MAX_SESSIONS_PER_USER: 50,
-        SESSION_ANONYMOUS_TTL_S: 1800,
-        SESSION_TOUCH_INTERVAL_S: 0,
-        COOKIE_HOST_PREFIX: false,
-      }),
-    ).toThrow(/SESSION_SECRET is required/);
+    expect(() => sessionSettings(production)).toThrow(/SESSION_SECRET is required/);
   });
 
   it('when NODE_ENV=production and a secret is short, then start-up is refused; long secrets give Secure cookies', () => {
-    const base = {
-      NODE_ENV: 'production',
-      SESSION_TTL_S: 1,
-      SESSION_ABSOLUTE_TIMEOUT_S: 1,
-      MAX_SESSIONS_PER_USER: 50,
-      SESSION_ANONYMOUS_TTL_S: 1800,
-      SESSION_TOUCH_INTERVAL_S: 0,
-      COOKIE_HOST_PREFIX: false,
-    };
-    expect(() => sessionSettings({ ...base, SESSION_SECRET: [NEW_SECRET, 'short'] })).toThrow(/entry 2 is shorter than 32/);
-    expect(sessionSettings({ ...base, SESSION_SECRET: [NEW_SECRET] })).toMatchObject({ secure: true, cookieName: 'checkinapp', prefix: 'ncc:session:' });
+    expect(() => sessionSettings({ ...production, SESSION_SECRET: [NEW_SECRET, 'short'] })).toThrow(/entry 2 is shorter than 32/);
+    expect(sessionSettings({ ...production, SESSION_SECRET: [NEW_SECRET] })).toMatchObject({ secure: true, cookieName: 'checkinapp', prefix: 'ncc:session:' });
   });
 });
