@@ -3,25 +3,22 @@
  * more than the seed CLI's start-up, and each login still costs one full cost-10 compare), then logged
  * in over HTTP, one session per connection.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
-import { ROOT } from './processes.js';
+import { BCRYPT_COST as AUTH_BCRYPT_COST } from '@ncc/auth';
+import { runSeedCli } from '../../scripts/start/seed.js';
 
 export const PASSWORD = 'bench-password-1';
-/** The bcrypt cost of the bench users' hash: what the services use by default. */
-export const BCRYPT_COST = 10;
+/** The bcrypt cost of the bench users' hash: what the auth service uses by default. */
+export const BCRYPT_COST = AUTH_BCRYPT_COST.default;
 const FIRST_ID = 100_000;
 
 export const benchEmail = (i: number): string => `bench.user${i}@example.com`;
 
 /** bcryptjs, as the auth service's bcrypt threads run it (the same catalog version). */
 export const bcryptjs = (): Pick<typeof bcrypt, 'hashSync' | 'compareSync'> => bcrypt;
-
-/** The auth service's seed CLI, exactly what `pnpm seed` runs (as scripts/start/seed.ts spawns it). */
-const SEED_CLI = ['--conditions=ncc-source', '--import', 'tsx', join(ROOT, 'services', 'auth', 'src', 'cli', 'seed.ts')];
 
 /**
  * Users 1..`count` (ids 100001…, bench.user<i>@example.com), all with PASSWORD; returns their hash.
@@ -41,14 +38,8 @@ export async function seedBenchUsers(redisUrl: string, count: number): Promise<s
   try {
     const file = join(dir, 'users.json');
     writeFileSync(file, JSON.stringify({ users }));
-    const stdout = await new Promise<string>((resolve, reject) => {
-      execFile(process.execPath, [...SEED_CLI, '--file', file], { cwd: ROOT, env: { ...process.env, REDIS_URL: redisUrl } }, (err, out, stderr) => {
-        if (err) reject(new Error(`seeding the bench users failed: ${stderr.trim() || out.trim() || err.message}`));
-        else resolve(out);
-      });
-    });
-    const created = /Seeded users: (\d+) created/.exec(stdout)?.[1];
-    if (Number(created) !== count) throw new Error(`the seed CLI was to create ${count} bench users on a fresh Redis: ${stdout.trim()}`);
+    const { created } = await runSeedCli(redisUrl, file);
+    if (created !== count) throw new Error(`the seed CLI was to create ${count} bench users on a fresh Redis, it created ${created}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -22,13 +22,14 @@ async function demoUserExists(redisUrl: string): Promise<boolean> {
   }
 }
 
-interface SeedCounts {
+export interface SeedCounts {
   created: number;
+  updated: number;
   skipped: number;
 }
 
-/** `pnpm seed --file <file>` against `redisUrl`; its counts, or its own error message. */
-function runSeedCli(redisUrl: string, file: string): Promise<SeedCounts> {
+/** `pnpm seed --file <file>` against `redisUrl` (also how the bench seeds its users); its counts, or its own error message. */
+export function runSeedCli(redisUrl: string, file: string): Promise<SeedCounts> {
   return new Promise((resolve, reject) => {
     execFile(process.execPath, [...SEED_CLI, '--file', file], { cwd: ROOT, env: { ...process.env, REDIS_URL: redisUrl } }, (err, stdout, stderr) => {
       const counts = /Seeded users: (\d+) created, (\d+) updated, (\d+) skipped\./.exec(stdout);
@@ -36,7 +37,7 @@ function runSeedCli(redisUrl: string, file: string): Promise<SeedCounts> {
         reject(new Error(stderr.trim() || stdout.trim() || (err ? err.message : 'the seed CLI printed no counts')));
         return;
       }
-      resolve({ created: Number(counts[1]), skipped: Number(counts[3]) });
+      resolve({ created: Number(counts[1]), updated: Number(counts[2]), skipped: Number(counts[3]) });
     });
   });
 }
@@ -71,7 +72,7 @@ export async function seedDemoUsersIfMissing(redisUrl: string, file: string): Pr
     // Unreadable or not JSON: the CLI reports it.
   }
   try {
-    const total: SeedCounts = { created: 0, skipped: 0 };
+    const total = { created: 0, skipped: 0 };
     for (const run of runs) {
       const counts = await runSeedCli(redisUrl, run);
       total.created += counts.created;

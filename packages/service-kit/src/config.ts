@@ -46,7 +46,8 @@ const baseEnvObject = z.object({
 const httpRules: readonly CrossKeyRule<{ HTTP_REQUEST_TIMEOUT_MS: unknown; HTTP_HEADERS_TIMEOUT_MS: unknown }>[] = [
   {
     key: 'HTTP_HEADERS_TIMEOUT_MS',
-    message: 'must not be longer than HTTP_REQUEST_TIMEOUT_MS: the headers are part of the request',
+    message: (c) =>
+      `must not be longer than HTTP_REQUEST_TIMEOUT_MS (${String(c.HTTP_HEADERS_TIMEOUT_MS)} > ${String(c.HTTP_REQUEST_TIMEOUT_MS)}): the headers are part of the request`,
     broken: (c) =>
       typeof c.HTTP_REQUEST_TIMEOUT_MS === 'number' && typeof c.HTTP_HEADERS_TIMEOUT_MS === 'number' && c.HTTP_HEADERS_TIMEOUT_MS > c.HTTP_REQUEST_TIMEOUT_MS,
   },

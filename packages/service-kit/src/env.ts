@@ -32,14 +32,20 @@ export const env = {
  */
 export interface CrossKeyRule<T> {
   key: string;
-  message: string;
+  /** Fixed, or made from the values when the rule is broken (never from a secret's value). */
+  message: string | ((config: T) => string);
   broken: (config: T) => boolean;
 }
 
 /** Adds cross-key rules to an object schema as refinements; the result can still be `.safeExtend()`ed. */
 export function withRules<S extends z.ZodObject>(schema: S, rules: readonly CrossKeyRule<z.output<S>>[]): S {
   return rules.reduce<S>(
-    (refined, rule) => refined.refine((config) => !rule.broken(config), { path: [rule.key], message: rule.message, when: () => true }),
+    (refined, rule) =>
+      refined.refine((config) => !rule.broken(config), {
+        path: [rule.key],
+        error: (issue) => (typeof rule.message === 'string' ? rule.message : rule.message(issue.input as z.output<S>)),
+        when: () => true,
+      }),
     schema,
   );
 }

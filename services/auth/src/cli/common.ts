@@ -1,3 +1,4 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import {
   baseEnvSchema,
   closeRedis,
@@ -15,6 +16,27 @@ import { BcryptHasher } from '../domain/passwords.js';
 
 const cliEnvSchema = baseEnvSchema.safeExtend({ BCRYPT_ROUNDS: authEnvSchema.shape.BCRYPT_ROUNDS });
 
+/** How every admin command fails: `<name>: <message>` on stderr, exit 1. */
+export function exitWith(name: string, message: string): never {
+  process.stderr.write(`${name}: ${message}\n`);
+  process.exit(1);
+}
+
+type FlagOptions = NonNullable<ParseArgsConfig['options']>;
+
+/** The command's flags (node:util parseArgs, unknown flags refused), before anything touches Redis; bad flags exit 1 with the usage. */
+export function parseFlags<const O extends FlagOptions>(
+  name: string,
+  options: O,
+  usage: string,
+): ReturnType<typeof parseArgs<{ options: O; strict: true }>>['values'] {
+  try {
+    return parseArgs({ options, strict: true }).values;
+  } catch (err) {
+    return exitWith(name, `${err instanceof Error ? err.message : String(err)}\n${usage}`);
+  }
+}
+
 /** Config, Redis and the users repository for a one-shot admin command; exits 1 with a clear message on failure. */
 export async function runCli(
   name: string,
@@ -24,8 +46,7 @@ export async function runCli(
   try {
     config = loadConfig(cliEnvSchema, process.env);
   } catch (err) {
-    process.stderr.write(`${name}: ${err instanceof ConfigError ? err.message : String(err)}\n`);
-    process.exit(1);
+    exitWith(name, err instanceof ConfigError ? err.message : String(err));
   }
   const logger = createServiceLogger(name, { ...config, LOG_LEVEL: 'error' });
   const redis = createRedisClient(config, logger);
@@ -36,8 +57,7 @@ export async function runCli(
     await body({ repository: new UsersRepository(redis), hasher: new BcryptHasher(config.BCRYPT_ROUNDS), redis });
     await closeRedis(redis);
   } catch (err) {
-    process.stderr.write(`${name}: ${err instanceof Error ? err.message : String(err)}\n`);
     redis.disconnect();
-    process.exit(1);
+    exitWith(name, err instanceof Error ? err.message : String(err));
   }
 }

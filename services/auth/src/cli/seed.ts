@@ -1,10 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { type SeedUser, seedUserSchema } from '../domain/schemas.js';
 import { seedUsers } from '../domain/seeding.js';
-import { runCli } from './common.js';
+import { parseFlags, runCli } from './common.js';
 
 export const DEMO_USERS_FILE = fileURLToPath(new URL('../../data/demo-users.json', import.meta.url));
 
@@ -44,14 +43,9 @@ function readUserFile(file: string): SeedUser[] {
   return parsed.data.users;
 }
 
+const { file, force } = parseFlags('seed', { file: { type: 'string', default: DEMO_USERS_FILE }, force: { type: 'boolean', default: false } }, USAGE);
+
 await runCli('seed', async ({ repository, hasher }) => {
-  let values;
-  try {
-    ({ values } = parseArgs({ options: { file: { type: 'string', default: DEMO_USERS_FILE }, force: { type: 'boolean', default: false } }, strict: true }));
-  } catch (err) {
-    throw new Error(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`, { cause: err });
-  }
-  const { file, force } = values;
   const result = await seedUsers(readUserFile(file), { repository, hasher }, { force });
   process.stdout.write(`Seeded users: ${result.created} created, ${result.updated} updated, ${result.skipped} skipped.\n`);
 });

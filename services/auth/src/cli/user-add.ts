@@ -1,9 +1,8 @@
 import { text } from 'node:stream/consumers';
-import { parseArgs } from 'node:util';
 import { read } from 'read';
 import { seedUsers } from '../domain/seeding.js';
 import { userSchema } from '../domain/schemas.js';
-import { runCli } from './common.js';
+import { exitWith, parseFlags, runCli } from './common.js';
 
 const USAGE =
   'usage: pnpm user:add --email EMAIL [--first-name NAME] [--last-name NAME] [--id N] [--force]\n' +
@@ -16,31 +15,29 @@ async function readPassword(): Promise<string> {
   return (await text(process.stdin)).replace(/\r?\n$/, '');
 }
 
+const values = parseFlags(
+  'user:add',
+  {
+    email: { type: 'string' },
+    'first-name': { type: 'string' },
+    'last-name': { type: 'string' },
+    id: { type: 'string' },
+    force: { type: 'boolean', default: false },
+    // Declared only to refuse it with a reason (an unknown flag would get a generic message).
+    password: { type: 'string' },
+  },
+  USAGE,
+);
+if (values.password !== undefined) {
+  exitWith(
+    'user:add',
+    '--password is not accepted: a password on the command line lands in shell history and in `ps`. ' +
+      `Leave it out and type the password at the prompt, or pipe it on stdin.\n${USAGE}`,
+  );
+}
+const email = values.email ?? exitWith('user:add', USAGE);
+
 await runCli('user:add', async ({ repository, hasher }) => {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      options: {
-        email: { type: 'string' },
-        'first-name': { type: 'string' },
-        'last-name': { type: 'string' },
-        id: { type: 'string' },
-        force: { type: 'boolean', default: false },
-        password: { type: 'string' },
-      },
-      strict: true,
-    }));
-  } catch (err) {
-    throw new Error(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`, { cause: err });
-  }
-  if (values.password !== undefined) {
-    throw new Error(
-      `--password is not accepted: a password on the command line lands in shell history and in \`ps\`. ` +
-        `Leave it out and type the password at the prompt, or pipe it on stdin.\n${USAGE}`,
-    );
-  }
-  const email = values.email;
-  if (!email) throw new Error(USAGE);
   const password = await readPassword();
   if (!password) throw new Error(`no password given.\n${USAGE}`);
   const candidate = {
