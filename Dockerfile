@@ -1,9 +1,11 @@
-# One Dockerfile for both services: `--build-arg SERVICE=auth` or `SERVICE=checkin`.
-# Both are built from the same workspace, lockfile and toolchain, so one file cannot drift from the
-# other; the build stage is identical (and cached) for both, only the `pnpm deploy` filter differs.
+# One Dockerfile for the three services: `--build-arg SERVICE=auth`, `SERVICE=checkin` or
+# `SERVICE=processor` (the checkin processor). All are built from the same workspace, lockfile and
+# toolchain, so no image can drift from the others; the build stage is identical (and cached) for all
+# three, only the `pnpm deploy` filter differs.
 #
-#   docker build --build-arg SERVICE=auth    -t ncc-auth .
-#   docker build --build-arg SERVICE=checkin -t ncc-checkin .
+#   docker build --build-arg SERVICE=auth      -t ncc-auth .
+#   docker build --build-arg SERVICE=checkin   -t ncc-checkin .
+#   docker build --build-arg SERVICE=processor -t ncc-processor .
 #
 # test/artifact.test.ts runs the `pnpm deploy` line below and the CMD below on a real Redis, so a
 # missing runtime dependency or a wrong start command fails the test suite, not a user's machine.
@@ -31,11 +33,11 @@ RUN pnpm install --offline --frozen-lockfile
 RUN pnpm build
 
 # Exactly one service with its production dependencies only. Workspace packages (@ncc/session,
-# @ncc/service-kit) are copied in as packages (their "files": dist) and resolve to dist/ through
+# @ncc/service-kit, @ncc/checkins) are copied in as packages (their "files": dist) and resolve to dist/ through
 # their "exports" "import" condition. `--legacy`: pnpm 10's default deploy needs
 # inject-workspace-packages=true, which would change how the whole workspace links during development.
 ARG SERVICE=auth
-RUN test "${SERVICE}" = auth || test "${SERVICE}" = checkin || { echo "SERVICE must be auth or checkin, not '${SERVICE}'" >&2; exit 1; }
+RUN case "${SERVICE}" in auth|checkin|processor) ;; *) echo "SERVICE must be auth, checkin or processor, not '${SERVICE}'" >&2; exit 1 ;; esac
 RUN pnpm deploy --filter "@ncc/${SERVICE}" --prod --legacy /out
 
 # ---------------------------------------------------------------------------------------------------

@@ -1,16 +1,20 @@
 /**
  * `pnpm bench`: the services in production mode on a spawned redis-server, loaded with autocannon,
  * compared with a bare Express JSON endpoint measured in the same run. Prints one table, writes
- * bench/results/latest.json, marks each target met or missed.
+ * bench/results/latest.json, marks each target met or missed. Then the checkin processor scenario
+ * (bench/lib/processor.ts): drain throughput with 1 and 2 processes, Redis commands per processed
+ * entry, 202 → applied latency; reported, no targets.
  *
  *   pnpm bench                       10 s per scenario against dist/ (pnpm bench builds first)
  *   pnpm bench --duration 20         longer runs
  *   pnpm bench --cluster 2           each service as 2 node:cluster workers
  *   pnpm bench --cpu-prof            also write V8 CPU profiles of both services to bench/results/profiles/
  *   pnpm bench --only checkin,me     a subset (the baseline always runs)
+ *   pnpm bench --only processor      the checkin processor scenario (and the baseline)
  *   pnpm bench --duration 1 --smoke  what the test suite runs: statuses checked, targets not enforced
  *   --source                         run the services from TypeScript source (tsx) instead of dist/
- *   --node-flags='--max-semi-space-size=64'   extra node flags for both services
+ *   --node-flags='--max-semi-space-size=64'   extra node flags for the services (the processor too)
+ *   PROCESSOR_BATCH_SIZE=500 pnpm bench --only processor   PROCESSOR_* variables reach the processors
  *
  * Exit code 1 when any response had an unexpected status (or a connection error/timeout), and — unless
  * --smoke — when a target is missed.
@@ -22,6 +26,7 @@ import { parseArgs } from 'node:util';
 import { freePort, spawnRedis, type SpawnedRedis } from '@ncc/testing';
 import { log } from './lib/format.js';
 import { clustered, type Mode, ROOT, serviceArgs, type Started, startProcess } from './lib/processes.js';
+import { type ProcessorResults, runProcessorScenario } from './lib/processor.js';
 import { jsonReport, scenarioTable, textReport, unexpectedResponses } from './lib/report.js';
 import { type BenchSettings, runScenarios } from './lib/scenarios.js';
 import { evaluateTargets } from './lib/targets.js';
@@ -69,11 +74,13 @@ const settings: BenchSettings = {
   users: USERS,
 };
 
+const profileDir = join(ROOT, 'bench/results/profiles');
+/** Extra node flags for every service process (auth, checkin, the processors). */
+const nodeFlags = [...(args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...(args['node-flags']?.split(/\s+/).filter(Boolean) ?? [])];
+
 /** auth, checkin (each as `workers` cluster workers when asked) and the baseline, on free ports. */
 async function startServers(redis: SpawnedRedis, processes: Started[]): Promise<{ auth: Started; checkin: Started; baseline: Started }> {
   const [authPort, checkinPort, basePort] = await Promise.all([freePort(), freePort(), freePort()]);
-  const profileDir = join(ROOT, 'bench/results/profiles');
-  const nodeFlags = [...(args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...(args['node-flags']?.split(/\s+/).filter(Boolean) ?? [])];
   if (args['cpu-prof']) mkdirSync(profileDir, { recursive: true });
   const passThrough = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => /^(LOGIN_|RATE_LIMIT|CHECKIN_)/.test(k) && v !== undefined)) as Record<
     string,
@@ -122,10 +129,15 @@ async function main(): Promise<number> {
     const sessions = await logIn(servers.auth.url, Math.min(connections, USERS));
 
     const scenarios = await runScenarios(servers, sessions, hash, settings);
+    // Last, so its background processing never overlaps the HTTP scenarios (it resets the stream they filled).
+    const processor: ProcessorResults | null =
+      !settings.only || settings.only.has('processor')
+        ? await runProcessorScenario({ redis, checkinUrl: servers.checkin.url, sessions, mode, nodeFlags, smoke: args.smoke })
+        : null;
     const targets = evaluateTargets(scenarios.results, scenarios.compareMs, settings.cores);
 
     const table = scenarioTable(scenarios);
-    process.stdout.write(`${textReport(scenarios, targets, table)}\n`);
+    process.stdout.write(`${textReport(scenarios, targets, table, processor)}\n`);
     const report = jsonReport(
       {
         started,
@@ -137,13 +149,14 @@ async function main(): Promise<number> {
       scenarios,
       targets,
       table,
+      processor,
     );
     const outPath = resolve(args.out);
     mkdirSync(dirname(outPath), { recursive: true });
     writeFileSync(outPath, `${JSON.stringify(report, null, 2)}\n`);
     log(`wrote ${outPath} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
 
-    if (unexpectedResponses(scenarios) > 0) return 1;
+    if (unexpectedResponses(scenarios, processor) > 0) return 1;
     const missed = targets.targets.filter((t) => !t.met);
     if (missed.length > 0 && !args.smoke) {
       log(`${missed.length} target(s) missed.`);

@@ -6,8 +6,9 @@
  *    PATH it is installed first (scripts/install-system-deps.sh: apt-get as root or with sudo, brew);
  *    when that is not possible, exit 1 naming both fixes.
  * 2. The demo users, unless user 77 already exists (the same idempotent seed as `pnpm seed`).
- * 3. auth and checkin as child processes (exactly what `pnpm auth` / `pnpm checkin` run), their lines
- *    prefixed with their names, until both answer /readyz; then the next steps.
+ * 3. auth, checkin and the checkin processor as child processes (exactly what `pnpm auth` /
+ *    `pnpm checkin` / `pnpm processor` run), their lines prefixed with their names, until all three
+ *    answer /readyz; then the next steps.
  * 4. A service that exits on its own once it was ready (a crash: exit 1 after an uncaught error) is
  *    restarted on the same port after 0.5 s, 1 s, 2 s, … (scripts/start/supervisor.ts); after more than
  *    NCC_RESTART_LIMIT (5) crashes within 60 s everything is stopped and the script exits 1. A service
@@ -137,11 +138,14 @@ async function chooseRedis(installed = false): Promise<string> {
   return `redis://127.0.0.1:${port}`;
 }
 
-function portOf(name: 'auth' | 'checkin'): number {
-  return name === 'auth' ? config.AUTH_PORT : config.CHECKIN_PORT;
+/** The processes `pnpm start` supervises: each one is `services/<name>/src/main.ts`, as `pnpm <name>` runs it. */
+type ServiceName = 'auth' | 'checkin' | 'processor';
+
+function portOf(name: ServiceName): number {
+  return { auth: config.AUTH_PORT, checkin: config.CHECKIN_PORT, processor: config.PROCESSOR_PORT }[name];
 }
 
-async function startService(name: 'auth' | 'checkin', redisUrl: string): Promise<Supervisor> {
+async function startService(name: ServiceName, redisUrl: string): Promise<Supervisor> {
   const service = new Supervisor({
     name,
     launch: () =>
@@ -153,6 +157,7 @@ async function startService(name: 'auth' | 'checkin', redisUrl: string): Promise
           HOST: config.HOST,
           AUTH_PORT: String(config.AUTH_PORT),
           CHECKIN_PORT: String(config.CHECKIN_PORT),
+          PROCESSOR_PORT: String(config.PROCESSOR_PORT),
         },
       }),
     policy: restartPolicy,
@@ -200,18 +205,19 @@ async function waitReady(service: Pick<Managed, 'name' | 'running'>, port: numbe
 
 /** Ready once: from then on a crash of the service means a restart, not the end of `pnpm start`. */
 async function readyThenSupervise(service: Supervisor): Promise<void> {
-  await waitReady(service, portOf(service.name as 'auth' | 'checkin'));
+  await waitReady(service, portOf(service.name as ServiceName));
   service.supervise();
 }
 
 function nextSteps(redisUrl: string): string {
   const auth = `http://localhost:${config.AUTH_PORT}`;
   const checkin = `http://localhost:${config.CHECKIN_PORT}`;
+  const processor = `http://localhost:${config.PROCESSOR_PORT}`;
   const redisPort = new URL(redisUrl).port || '6379';
   const cli = `redis-cli${redisPort === '6379' ? '' : ` -p ${redisPort}`}`;
   const defaultPorts = config.AUTH_PORT === 8083 && config.CHECKIN_PORT === 8082;
   return [
-    `Ready: auth ${auth}, checkin ${checkin}, Redis ${redactUrl(redisUrl)}${redisServer ? ` (started here, data in ${shown(config.NCC_DATA_DIR)})` : ''}.`,
+    `Ready: auth ${auth}, checkin ${checkin}, Redis ${redactUrl(redisUrl)}${redisServer ? ` (started here, data in ${shown(config.NCC_DATA_DIR)})` : ''}, processor ${processor} (health only).`,
     '',
     'Next steps:',
     '  Postman: Import -> postman/ncc.postman_collection.json and postman/local.postman_environment.json,',
@@ -219,7 +225,11 @@ function nextSteps(redisUrl: string): string {
     '  curl:    log in as the demo user, keeping the session cookie in cookies.txt:',
     `           curl -i -c cookies.txt -H 'Content-Type: application/json' -d '{"email":"al.appelhof@example.com","password":"secret123"}' ${auth}/login`,
     `           curl -i -b cookies.txt -H 'Content-Type: application/json' -d '{"userId":${DEMO_USER_ID},"locationId":1,"starRating":5}' ${checkin}/api/checkin`,
+    "  Stats:   the processor counts each checkin a moment later (JSON numbers; the user's own stats only):",
+    `           curl -b cookies.txt ${checkin}/api/users/${DEMO_USER_ID}/stats`,
+    `           curl -b cookies.txt ${checkin}/api/locations/1/stats`,
     `  Redis:   ${cli} --scan --pattern 'ncc:session:*'   |   ${cli} xlen ncc:checkins`,
+    `           ${cli} hgetall ncc:user:${DEMO_USER_ID}   |   ${cli} hgetall ncc:location:1`,
     '',
     `Press Ctrl-C to stop everything started here${redisServer ? '' : ' (the Redis at REDIS_URL keeps running)'}.`,
   ].join('\n');
@@ -230,9 +240,9 @@ try {
   // Seeding (seconds of bcrypt on a fresh Redis) overlaps with the services' start-up.
   const seeded = seedDemoUsersIfMissing(redisUrl, config.NCC_SEED_FILE);
   seeded.catch(() => undefined); // awaited below; this only keeps an early failure elsewhere from leaving it unhandled
-  const [auth, checkin] = await Promise.all([startService('auth', redisUrl), startService('checkin', redisUrl)]);
+  const started = await Promise.all((['auth', 'checkin', 'processor'] as const).map((name) => startService(name, redisUrl)));
   say(await seeded);
-  await Promise.all([readyThenSupervise(auth), readyThenSupervise(checkin)]);
+  await Promise.all(started.map(readyThenSupervise));
   if (!stopping) say(nextSteps(redisUrl));
 } catch (err) {
   if (!stopping) {

@@ -16,10 +16,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { cookiePair, freePort, postJson, sessionKeyOf, sleep, type SpawnedRedis, spawnRedis } from '@ncc/testing';
+import { cookiePair, freePort, postJson, sessionKeyOf, sleep, type SpawnedRedis, spawnRedis, until } from '@ncc/testing';
 import { DEMO, ROOT } from './support/services.js';
 
-type Service = 'auth' | 'checkin';
+type Service = 'auth' | 'checkin' | 'processor';
+const SERVICES = ['auth', 'checkin', 'processor'] as const;
+/** The variable each service takes its port from (docker-compose.yml sets it, the healthcheck reads it). */
+const PORT_VAR = { auth: 'AUTH_PORT', checkin: 'CHECKIN_PORT', processor: 'PROCESSOR_PORT' } as const satisfies Record<Service, string>;
 type Env = Record<string, string>;
 
 // ---------------------------------------------------------------------------------------------------
@@ -92,8 +95,15 @@ function containerCommand(name: string): string[] {
 /** Which image (which deployed service) a compose service runs, from its build args. */
 function imageOf(name: string): Service {
   const service = composeService(name).build?.args?.['SERVICE'];
-  if (service !== 'auth' && service !== 'checkin') throw new Error(`${name}: build.args.SERVICE must be auth or checkin`);
-  return service;
+  if (!SERVICES.includes(service as Service)) throw new Error(`${name}: build.args.SERVICE must be one of ${SERVICES.join(', ')}`);
+  return service as Service;
+}
+
+/** The Dockerfile's check of its SERVICE build arg (the RUN line that names the allowed values). */
+function serviceGuard(): string {
+  const line = /^RUN\s+(.*SERVICE must be.*)$/m.exec(dockerfile);
+  if (!line) throw new Error('the Dockerfile has no RUN line checking SERVICE');
+  return line[1]!;
 }
 
 /** The Dockerfile's `pnpm deploy` line, aimed at `target` instead of /out. */
@@ -106,7 +116,7 @@ function deployCommand(target: string): string {
 // ---------------------------------------------------------------------------------------------------
 // Building and running the artifacts.
 
-const BUILD_CHAIN = ['packages/service-kit', 'packages/session', 'services/auth', 'services/checkin'];
+const BUILD_CHAIN = ['packages/service-kit', 'packages/session', 'packages/checkins', 'services/auth', 'services/checkin', 'services/processor'];
 
 function newestMtime(dir: string): number {
   if (!existsSync(dir)) return 0;
@@ -124,7 +134,8 @@ function ensureBuilt(): void {
     return dist === 0 || newestMtime(join(ROOT, pkg, 'src')) > dist;
   });
   if (stale.length === 0) return;
-  const result = spawnSync('pnpm', ['--filter', '@ncc/auth...', '--filter', '@ncc/checkin...', 'build'], { cwd: ROOT, encoding: 'utf8' });
+  const filters = SERVICES.flatMap((service) => ['--filter', `@ncc/${service}...`]);
+  const result = spawnSync('pnpm', [...filters, 'build'], { cwd: ROOT, encoding: 'utf8' });
   if (result.status !== 0) throw new Error(`pnpm build failed (${stale.join(', ')} stale):\n${result.stdout}\n${result.stderr}`);
 }
 
@@ -177,8 +188,7 @@ interface Artifact {
 
 /** Start a compose service from its deployed tree and wait until its compose healthcheck passes. */
 async function startArtifact(name: string, dir: string, port: number, redisUrl: string): Promise<Artifact> {
-  const portVar = imageOf(name) === 'auth' ? 'AUTH_PORT' : 'CHECKIN_PORT';
-  const env = containerEnv(name, { REDIS_URL: redisUrl, [portVar]: String(port) });
+  const env = containerEnv(name, { REDIS_URL: redisUrl, [PORT_VAR[imageOf(name)]]: String(port) });
   const child = run(containerCommand(name), dir, env);
   children.add(child);
   let stdout = '';
@@ -228,24 +238,25 @@ function runJob(name: string, dir: string, redisUrl: string, overrides: Env = {}
   let output = '';
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, output })));
+  // 'close', not 'exit': the process can exit before its last output has been read from the pipes.
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, output })));
 }
 
 // ---------------------------------------------------------------------------------------------------
 
 let redis: SpawnedRedis;
-const deployed: Record<Service, string> = { auth: '', checkin: '' };
+const deployed: Record<Service, string> = { auth: '', checkin: '', processor: '' };
 const running: Artifact[] = [];
 
 beforeAll(async () => {
   redis = await spawnRedis();
   ensureBuilt();
-  for (const service of ['auth', 'checkin'] as const) {
+  for (const service of SERVICES) {
     deployed[service] = mkdtempSync(join(tmpdir(), `ncc-deploy-${service}-`));
     rmSync(deployed[service], { recursive: true });
     deploy(service, deployed[service]);
   }
-}, 90_000);
+}, 120_000);
 
 afterAll(async () => {
   await Promise.all(running.map((a) => a.stop()));
@@ -265,12 +276,29 @@ async function stop(artifact: Artifact): Promise<number | string> {
 }
 
 describe('the deployed artifact (what the Docker image copies to /app)', () => {
+  it('when the Dockerfile checks its SERVICE build arg, then it accepts every compose service image and refuses anything else', () => {
+    const guard = (service: string) => spawnSync('sh', ['-c', serviceGuard()], { env: { PATH: process.env['PATH'], SERVICE: service }, encoding: 'utf8' });
+    for (const service of SERVICES) expect(guard(service).status, service).toBe(0);
+    const refused = guard('gateway');
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain("SERVICE must be auth, checkin or processor, not 'gateway'");
+    // Every image docker-compose.yml builds is one the guard allows.
+    for (const [name, s] of Object.entries(compose.services)) if (s.build) expect(SERVICES, name).toContain(imageOf(name));
+  });
+
   it('when deployed, then it holds only the service, its production dependencies and the workspace packages built to dist/', () => {
-    for (const service of ['auth', 'checkin'] as const) {
+    const workspaceDeps = (service: Service): string[] => {
+      const manifest = JSON.parse(readFileSync(join(ROOT, 'services', service, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+      return Object.keys(manifest.dependencies ?? {})
+        .filter((dep) => dep.startsWith('@ncc/'))
+        .map((dep) => dep.slice('@ncc/'.length));
+    };
+    expect(workspaceDeps('processor').sort()).toEqual(['checkins', 'service-kit']);
+    for (const service of SERVICES) {
       const dir = deployed[service];
       expect(existsSync(join(dir, 'dist/main.js'))).toBe(true);
       expect(existsSync(join(dir, 'src'))).toBe(false);
-      for (const pkg of ['service-kit', 'session']) {
+      for (const pkg of workspaceDeps(service)) {
         const root = join(dir, 'node_modules/@ncc', pkg);
         const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: { '.': { import: string } } };
         // Plain `node` (no ncc-source condition) takes the "import" condition: compiled JS that must exist.
@@ -281,6 +309,8 @@ describe('the deployed artifact (what the Docker image copies to /app)', () => {
       for (const dev of ['typescript', 'tsx', 'vitest', '@ncc/testing']) expect(existsSync(join(dir, 'node_modules', dev))).toBe(false);
     }
     expect(existsSync(join(deployed.auth, 'data/demo-users.json'))).toBe(true);
+    // The processor reads no session: express-session and the session package stay out of its image.
+    expect(existsSync(join(deployed.processor, 'node_modules/@ncc/session'))).toBe(false);
   });
 });
 
@@ -478,5 +508,62 @@ describe('two checkin replicas behind a round-robin proxy (the compose gateway i
     } finally {
       await proxy.close();
     }
+  });
+});
+
+describe('the checkin processor started as docker-compose.yml starts it (two replicas)', () => {
+  /** Entries ever added to ncc:checkins (unlike XLEN, not lowered when the processors trim what they acknowledged). */
+  async function entriesAdded(): Promise<number> {
+    const info = (await redis.client.xinfo('STREAM', 'ncc:checkins')) as unknown[];
+    return Number(info[info.indexOf('entries-added') + 1]);
+  }
+
+  it('when both replicas start with the compose command and environment (no session secret), then their healthchecks pass, they log JSON, count the backlog and each new checkin into the stats, and stop with exit 0 on SIGTERM', async () => {
+    // What compose gives the processor: production, JSON logs, no session secret and no secrets volume.
+    const env = composeEnv('processor');
+    expect(env['NODE_ENV']).toBe('production');
+    expect(Object.keys(env).filter((k) => k.startsWith('SESSION_'))).toEqual([]);
+    expect(composeService('processor').volumes).toBeUndefined();
+
+    const processors = [await start('processor'), await start('processor')];
+    for (const artifact of processors) {
+      const ready = await fetch(`${artifact.url}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toEqual({ status: 'ready' });
+      const lines = artifact.stdout().split('\n').filter(Boolean);
+      expect(lines.length).toBeGreaterThan(0);
+      for (const line of lines) expect(JSON.parse(line)).toMatchObject({ level: expect.any(String), message: expect.any(String) });
+      expect(artifact.stdout()).toContain(`Checkin processor listening on port ${artifact.port} (health and readiness only).`);
+    }
+    // Two consumers of one group: PROCESSOR_CONSUMER defaults to a name unique per replica.
+    const consumers = (await redis.client.xinfo('CONSUMERS', 'ncc:checkins', 'checkinProcessors')) as unknown[][];
+    expect(consumers).toHaveLength(2);
+
+    // The checkins of the tests above were in the stream before any processor ran: the group starts
+    // at the stream's beginning, so they are all counted. Every one of them was the demo user's.
+    const backlog = await entriesAdded();
+    expect(backlog).toBeGreaterThan(0);
+    await until('the backlog counted', 20_000, async () => (await redis.client.hget(`ncc:user:${DEMO.id}`, 'numCheckins')) === String(backlog));
+
+    // A new checkin through a running receiver, then its stats through the read API (JSON numbers) and in Redis.
+    const auth = running.find((a) => a.name === 'auth') ?? (await start('auth'));
+    const checkin = running.find((a) => a.name === 'checkin') ?? (await start('checkin'));
+    const login = await postJson(`${auth.url}/login`, { email: DEMO.email, password: DEMO.password });
+    const cookie = cookiePair(login, 'checkinapp')!;
+    const accepted = await postJson(`${checkin.url}/api/checkin`, { userId: DEMO.id, locationId: 3001, starRating: 4 }, { cookie });
+    expect(accepted.status).toBe(202);
+    const { id } = (await accepted.json()) as { id: string };
+    const stats = await until('the new checkin counted', 20_000, async () => {
+      const res = await fetch(`${checkin.url}/api/locations/3001/stats`, { headers: { cookie } });
+      return res.status === 200 && (await res.json());
+    });
+    expect(stats).toEqual({ locationId: 3001, numCheckins: 1, numStars: 4, averageStars: 4 });
+    const user = await fetch(`${checkin.url}/api/users/${DEMO.id}/stats`, { headers: { cookie } });
+    expect(user.status).toBe(200);
+    expect(await user.json()).toEqual({ userId: DEMO.id, numCheckins: backlog + 1, lastCheckin: Number(id.split('-')[0]), lastSeenAt: 3001 });
+    expect(await redis.client.hgetall('ncc:location:3001')).toMatchObject({ numCheckins: '1', numStars: '4', averageStars: '4' });
+
+    expect(await Promise.all(processors.map((p) => stop(p)))).toEqual([0, 0]);
+    for (const artifact of processors) expect(artifact.output()).toContain('Shutdown complete.');
   });
 });

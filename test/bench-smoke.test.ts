@@ -1,8 +1,9 @@
 /**
  * `pnpm bench` must not rot: run it for 1 s per scenario (services from source, so no build is
  * needed) and check that it completes, that every response had the expected status, and that the
- * report it writes holds every scenario with sane numbers. Not a timed test: throughput targets are
- * printed and marked, never enforced here (--smoke).
+ * report it writes holds every scenario with sane numbers — the checkin processor's too (a drain of a
+ * few hundred entries with 1 and with 2 processes, 50 checkins for 202 → applied). Not a timed test:
+ * throughput targets are printed and marked, never enforced here (--smoke).
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -36,21 +37,45 @@ interface Report {
   }[];
   targets: { name: string; met: boolean }[];
   table: string;
+  processor: {
+    entriesPerRound: number;
+    order: number[];
+    rounds: { processors: number; entries: number; perSecond: number }[];
+    throughput: {
+      processors: number;
+      perSecond: number;
+      processorCpuUsPerEntry: number;
+      redisCpuUsPerEntry: number;
+      redisCommandsPerEntry: number;
+      redisPerEntry: Record<string, number>;
+    }[];
+    latency: {
+      checkins: number;
+      statuses: Record<string, number>;
+      unexpected: number;
+      p50Ms: number;
+      p99Ms: number;
+      sentToAppliedP50Ms: number;
+      sentToAppliedP99Ms: number;
+    };
+    unexpected: number;
+  } | null;
 }
 
 describe('pnpm bench --smoke', () => {
-  it('when run for 1 s per scenario, then it exits 0, every scenario got only its expected status, and the report has the table, Redis counts and targets', async () => {
+  it('when run for 1 s per scenario, then it exits 0, every scenario got only its expected status, and the report has the table, Redis counts, targets and the processor numbers', async () => {
     const out = join(dir, 'smoke.json');
     const { stdout } = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
       execFile(
         process.execPath,
         ['--conditions=ncc-source', '--import', 'tsx', 'bench/run.ts', '--duration', '1', '--smoke', '--source', '--connections', '10', '--out', out],
-        { cwd: ROOT, timeout: 90_000, env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '' } },
+        { cwd: ROOT, timeout: 150_000, env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '' } },
         (err, so, se) => (err ? reject(new Error(`bench exited with ${String(err.code)}:\n${so}\n${se}`)) : resolve({ stdout: so, stderr: se })),
       );
     });
     expect(stdout).toContain('| scenario');
     expect(stdout).toMatch(/Targets:/);
+    expect(stdout).toContain('Checkin processor');
 
     const report = JSON.parse(readFileSync(out, 'utf8')) as Report;
     expect(report.ok).toBe(true);
@@ -85,5 +110,30 @@ describe('pnpm bench --smoke', () => {
       'login throughput',
       '/healthz p99 while logins run',
     ]);
-  }, 120_000);
+
+    // The processor scenario: drains with 1 and 2 processes, each entry applied by two scripts
+    // (user, location: one EVALSHA each) and acknowledged in batches; 202 → applied measured.
+    const processor = report.processor;
+    expect(processor).not.toBeNull();
+    expect(processor!.order).toEqual([1, 2]);
+    expect(processor!.entriesPerRound).toBeGreaterThan(0);
+    expect(processor!.throughput.map((t) => t.processors)).toEqual([1, 2]);
+    for (const t of processor!.throughput) {
+      expect(t.perSecond, `${t.processors} processes`).toBeGreaterThan(0);
+      // Read in 10 ms CPU ticks: a drain of a few hundred entries may cost Redis less than one.
+      expect(t.processorCpuUsPerEntry, `${t.processors} processes`).toBeGreaterThanOrEqual(0);
+      expect(t.redisCpuUsPerEntry, `${t.processors} processes`).toBeGreaterThanOrEqual(0);
+      expect(t.redisCommandsPerEntry, `${t.processors} processes`).toBeGreaterThan(2);
+      expect(t.redisPerEntry['evalsha'], `${t.processors} processes`).toBeCloseTo(2, 1);
+      expect(t.redisPerEntry['xack'], `${t.processors} processes`).toBeGreaterThan(0);
+      expect(t.redisPerEntry['xack'], `${t.processors} processes`).toBeLessThan(0.5);
+      expect(t.redisPerEntry['xreadgroup'], `${t.processors} processes`).toBeGreaterThan(0);
+    }
+    expect(processor!.latency.unexpected).toBe(0);
+    expect(processor!.latency.statuses).toEqual({ '202': processor!.latency.checkins });
+    expect(processor!.latency.p50Ms).toBeGreaterThanOrEqual(0);
+    expect(processor!.latency.p99Ms).toBeGreaterThanOrEqual(processor!.latency.p50Ms);
+    expect(processor!.latency.sentToAppliedP50Ms).toBeGreaterThan(0);
+    expect(processor!.unexpected).toBe(0);
+  }, 180_000);
 });

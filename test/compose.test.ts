@@ -127,9 +127,9 @@ describe.skipIf(!available && !inCi)('docker-compose.yml, validated by docker-co
     expect(env(auth, 'AUTH_PORT')).toBe('8083');
   });
 
-  it('when resolved, then auth and checkin run in production mode with JSON logs, /readyz healthchecks, restart on failure and an init for signals', () => {
+  it('when resolved, then auth, checkin and the processor run in production mode with JSON logs, /readyz healthchecks, restart on failure and an init for signals', () => {
     const config = resolvedConfig();
-    for (const name of ['auth', 'checkin']) {
+    for (const name of ['auth', 'checkin', 'processor']) {
       const s = service(config, name);
       expect(env(s, 'NODE_ENV')).toBe('production');
       expect(env(s, 'LOG_FORMAT')).toBe('json');
@@ -202,6 +202,44 @@ describe.skipIf(!available && !inCi)('docker-compose.yml, validated by docker-co
       expect(s.image, name).toMatch(/:[0-9][\w.-]*$/);
     }
     expect(service(config, 'redisinsight').profiles).toEqual(['tools']);
-    for (const name of ['redis', 'seed', 'auth', 'checkin', 'gateway']) expect(service(config, name).profiles, name).toBeUndefined();
+    for (const name of ['redis', 'seed', 'auth', 'checkin', 'processor', 'gateway']) expect(service(config, name).profiles, name).toBeUndefined();
+  });
+
+  it('when resolved, then the checkin processor is built from the same Dockerfile, has 2 unpublished replicas with a /readyz healthcheck on PROCESSOR_PORT, waits for Redis and the seed, and gets no session secret', () => {
+    const config = resolvedConfig();
+    const processor = service(config, 'processor');
+    expect(processor.build?.args?.['SERVICE']).toBe('processor');
+    expect(processor.image).toBe('ncc-processor:local');
+    expect(processor.command).toBeUndefined(); // the image's CMD, like auth and checkin
+    expect(processor.scale ?? processor.deploy?.replicas).toBe(2);
+    // Health and readiness only: nothing to publish (and a fixed host port could not be shared by replicas).
+    expect(processor.ports ?? []).toEqual([]);
+    expect(processor.expose).toEqual([env(processor, 'PROCESSOR_PORT')]);
+    expect(env(processor, 'PROCESSOR_PORT')).toBe('8084');
+    expect(env(processor, 'HOST')).toBe('0.0.0.0');
+    // Each replica its own consumer: the default (hostname-pid) is unique per container, so no fixed name here.
+    expect(env(processor, 'PROCESSOR_CONSUMER')).toBeUndefined();
+    const probe = processor.healthcheck?.test.join(' ') ?? '';
+    expect(probe).toContain('process.env.PROCESSOR_PORT||8084');
+    expect(probe).toContain('/readyz');
+    expect(processor.depends_on).toEqual({
+      redis: { condition: 'service_healthy' },
+      seed: { condition: 'service_completed_successfully' },
+    });
+    // It reads no session: no secret, no secrets volume, no cookie settings.
+    expect(Object.keys(processor.environment ?? {}).filter((k) => k.startsWith('SESSION_') || k.startsWith('COOKIE_'))).toEqual([]);
+    expect(processor.volumes ?? []).toEqual([]);
+    // The gateway fronts checkin only.
+    expect(Object.keys(service(config, 'gateway').depends_on ?? {})).toEqual(['checkin']);
+  });
+
+  it('when the gateway config is read, then every path but its own health route goes to checkin: the checkin API and the stats read API alike', () => {
+    const nginxConf = readFileSync(join(ROOT, 'deploy/nginx/gateway.conf'), 'utf8');
+    const locations = [...nginxConf.matchAll(/^\s*location\s+([^{]+?)\s*\{/gm)].map((m) => m[1]);
+    expect(locations).toEqual(['= /gateway/healthz', '/']);
+    const catchAll = nginxConf.slice(nginxConf.search(/^\s*location \/ \{/m));
+    expect(catchAll).toMatch(/set \$checkin_upstream http:\/\/checkin:8082;\s*proxy_pass \$checkin_upstream;/);
+    // The cookie reaches checkin untouched: nothing in the gateway drops or rewrites it.
+    expect(nginxConf).not.toMatch(/proxy_set_header\s+Cookie|proxy_hide_header|proxy_cookie_/i);
   });
 });

@@ -180,6 +180,7 @@ describe('./run start on a machine with only Node.js', () => {
         NCC_REDIS_PORT: String(redisPort),
         AUTH_PORT: String(authPort),
         CHECKIN_PORT: String(checkinPort),
+        PROCESSOR_PORT: String(await freePort()),
         NCC_SEED_FILE: seedFile,
       },
     });

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, postJson, sleep, spawnRedis, type SpawnedRedis } from '@ncc/testing';
+import { freePort, postJson, sleep, spawnRedis, type SpawnedRedis, until } from '@ncc/testing';
 import { checkin, createUsers, DEMO, login, ROOT } from './support/services.js';
 
 interface StartRun {
@@ -18,6 +18,7 @@ interface StartRun {
   pid: number;
   authUrl: string;
   checkinUrl: string;
+  processorUrl: string;
   output(): string;
   exited: Promise<number | string>;
   /** Resolves when the script prints its next steps (everything is up); rejects with the output if it exits first. */
@@ -32,10 +33,11 @@ const runs = new Set<ChildProcess>();
 async function runStart(env: Record<string, string>): Promise<StartRun> {
   const authPort = env['AUTH_PORT'] ?? String(await freePort());
   const checkinPort = env['CHECKIN_PORT'] ?? String(await freePort());
+  const processorPort = env['PROCESSOR_PORT'] ?? String(await freePort());
   const child = spawn(process.execPath, ['--conditions=ncc-source', '--import', 'tsx', 'scripts/start.ts'], {
     cwd: ROOT,
     // Only what a shell would have plus the test's settings: nothing leaks in from the test runner.
-    env: { PATH: process.env['PATH'], HOME: process.env['HOME'], AUTH_PORT: authPort, CHECKIN_PORT: checkinPort, ...env },
+    env: { PATH: process.env['PATH'], HOME: process.env['HOME'], AUTH_PORT: authPort, CHECKIN_PORT: checkinPort, PROCESSOR_PORT: processorPort, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   runs.add(child);
@@ -53,6 +55,7 @@ async function runStart(env: Record<string, string>): Promise<StartRun> {
     pid: child.pid!,
     authUrl: `http://127.0.0.1:${authPort}`,
     checkinUrl: `http://127.0.0.1:${checkinPort}`,
+    processorUrl: `http://127.0.0.1:${processorPort}`,
     output: () => output,
     exited,
     ready: (timeoutMs = 60_000) =>
@@ -140,6 +143,22 @@ async function pingAnswers(port: number): Promise<boolean> {
   }
 }
 
+/** GET with the session cookie: the status and the JSON body (the stats, or the JSON error). */
+async function getJson(url: string, cookie: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(url, { headers: { cookie }, signal: AbortSignal.timeout(5000) });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+/** Entries ever added to ncc:checkins: unlike XLEN, not lowered when the processor trims what it has acknowledged. */
+async function entriesAdded(client: Redis): Promise<number> {
+  if ((await client.exists('ncc:checkins')) === 0) return 0;
+  const info = (await client.xinfo('STREAM', 'ncc:checkins')) as unknown[];
+  return Number(info[info.indexOf('entries-added') + 1]);
+}
+
+/** The stream entry id's time part: what the processor stores as the user's lastCheckin. */
+const entryTime = (id: string): number => Number(id.split('-')[0]);
+
 /** A port on which nothing listens: REDIS_URL for "no Redis answers here". */
 async function deadRedisUrl(): Promise<string> {
   return `redis://127.0.0.1:${await freePort()}`;
@@ -165,7 +184,7 @@ describe('pnpm start', () => {
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('when REDIS_URL answers, then it uses that Redis, serves login → checkin → logout, and on SIGINT stops both services but not that Redis', async () => {
+  it('when REDIS_URL answers, then it uses that Redis, serves login → checkin → logout, the processor counts the checkin (read API and Redis), and on SIGINT it stops the three services but not that Redis', async () => {
     const run = await runStart({ REDIS_URL: redis.url, NCC_REDIS_PORT: String(await freePort()) });
     await run.ready();
 
@@ -175,16 +194,53 @@ describe('pnpm start', () => {
     expect(output).not.toContain('redis-server started');
     expect(output).toMatch(/^\[auth\] +.*Authentication service listening on port/m);
     expect(output).toMatch(/^\[checkin\] +.*Checkin receiver listening on port/m);
+    expect(output).toMatch(/^\[processor\] .*Checkin processor listening on port \d+ \(health and readiness only\)\./m);
+    expect(output).toContain(`, processor ${run.processorUrl.replace('127.0.0.1', 'localhost')} (health only).`);
     expect(output).toContain('postman/ncc.postman_collection.json');
+    const checkinShown = run.checkinUrl.replace('127.0.0.1', 'localhost');
     expect(output).toContain(`${run.authUrl.replace('127.0.0.1', 'localhost')}/login`);
+    // The next steps show where to watch the stats change: the read API with the cookie jar, and Redis.
+    expect(output).toContain(`curl -b cookies.txt ${checkinShown}/api/users/${DEMO.id}/stats`);
+    expect(output).toContain(`curl -b cookies.txt ${checkinShown}/api/locations/1/stats`);
+    expect(output).toContain(`hgetall ncc:user:${DEMO.id}`);
+    expect(output).toContain('hgetall ncc:location:1');
     const processes = run.descendants();
-    expect(processes).toEqual([reportedPid(output, 'auth'), reportedPid(output, 'checkin')].sort((a, b) => a - b));
+    expect(processes).toEqual(['auth', 'checkin', 'processor'].map((n) => reportedPid(output, n)).sort((a, b) => a - b));
+    expect((await fetch(`${run.processorUrl}/readyz`)).status).toBe(200);
 
     const cookie = await login(run.authUrl);
+    const userStatsUrl = `${run.checkinUrl}/api/users/${DEMO.id}/stats`;
+    const locationStatsUrl = `${run.checkinUrl}/api/locations/501/stats`;
+    const before = await getJson(userStatsUrl, cookie);
+    expect(before.status).toBe(200);
+    expect(before.body).toMatchObject({ userId: DEMO.id, numCheckins: expect.any(Number) });
+    expect((await getJson(locationStatsUrl, cookie)).status).toBe(404); // nobody has checked in there yet
+    const count = before.body['numCheckins'] as number;
+
     const accepted = await checkin(run.checkinUrl, { userId: DEMO.id, locationId: 501, starRating: 4 }, cookie);
     expect(accepted.status).toBe(202);
-    expect(await accepted.json()).toEqual({ id: expect.stringMatching(/^\d+-\d+$/) });
-    expect(await redis.client.xlen('ncc:checkins')).toBe(1);
+    const { id } = (await accepted.json()) as { id: string };
+    expect(id).toMatch(/^\d+-\d+$/);
+    expect(await entriesAdded(redis.client)).toBe(1);
+
+    // Processing is asynchronous: poll until the processor has counted it, then both views agree.
+    const userStats = await until('the user stats counting the checkin', 15_000, async () => {
+      const res = await getJson(userStatsUrl, cookie);
+      return res.status === 200 && res.body['numCheckins'] === count + 1 && res.body;
+    });
+    expect(userStats).toEqual({ userId: DEMO.id, numCheckins: count + 1, lastCheckin: entryTime(id), lastSeenAt: 501 });
+    const locationStats = await until('the location stats', 15_000, async () => {
+      const res = await getJson(locationStatsUrl, cookie);
+      return res.status === 200 && res.body;
+    });
+    expect(locationStats).toEqual({ locationId: 501, numCheckins: 1, numStars: 4, averageStars: 4 });
+    expect(await redis.client.hgetall(`ncc:user:${DEMO.id}`)).toMatchObject({
+      email: DEMO.email,
+      numCheckins: String(count + 1),
+      lastCheckin: String(entryTime(id)),
+      lastSeenAt: '501',
+    });
+    expect(await redis.client.hgetall('ncc:location:501')).toMatchObject({ numCheckins: '1', numStars: '4', averageStars: '4' });
     const logout = await postJson(`${run.authUrl}/logout`, {}, { cookie });
     expect(logout.status).toBe(200);
     expect(await logout.json()).toEqual({ status: 'OK' });
@@ -192,9 +248,8 @@ describe('pnpm start', () => {
 
     expect(await run.signal('SIGINT')).toBe(0);
     for (const pid of processes) expect(alive(pid), `pid ${pid} still running`).toBe(false);
-    expect(run.output()).toContain('SIGINT received: stopping auth, checkin…');
-    expect(run.output()).toMatch(/^\[auth\] .*Shutdown complete\./m);
-    expect(run.output()).toMatch(/^\[checkin\] .*Shutdown complete\./m);
+    expect(run.output()).toContain('SIGINT received: stopping auth, checkin, processor…');
+    for (const name of ['auth', 'checkin', 'processor']) expect(run.output()).toMatch(new RegExp(`^\\[${name}\\] .*Shutdown complete\\.`, 'm'));
     // Not started here, so not stopped here.
     expect(await redis.client.ping()).toBe('PONG');
     expect(await redis.client.exists(`ncc:user:${DEMO.id}`)).toBe(1);
@@ -216,7 +271,7 @@ describe('pnpm start', () => {
     expect(output).toContain(`Starting redis-server on port ${redisPort}`);
     expect(output).toMatch(/Seeded demo users in [\d.]+ s: 3 created, 0 already there\./);
     const processes = first.descendants();
-    expect(processes).toEqual(['redis-server', 'auth', 'checkin'].map((n) => reportedPid(output, n)).sort((a, b) => a - b));
+    expect(processes).toEqual(['redis-server', 'auth', 'checkin', 'processor'].map((n) => reportedPid(output, n)).sort((a, b) => a - b));
 
     const kept = await login(first.authUrl);
     expect((await checkin(first.checkinUrl, { userId: DEMO.id, locationId: 601, starRating: 5 }, kept)).status).toBe(202);
@@ -225,10 +280,11 @@ describe('pnpm start', () => {
 
     expect(await first.signal('SIGINT')).toBe(0);
     for (const pid of processes) expect(alive(pid), `pid ${pid} still running`).toBe(false);
-    expect(first.output()).toContain('SIGINT received: stopping auth, checkin, the redis-server started here…');
+    expect(first.output()).toContain('SIGINT received: stopping auth, checkin, processor, the redis-server started here…');
     // Gracefully, in order: each service drained and closed, then Redis flushed its append-only file and said goodbye.
-    expect(first.output()).toMatch(/^\[auth\] .*Shutdown complete\.[\s\S]*^\[redis\] .*ready to exit/m);
-    expect(first.output()).toMatch(/^\[checkin\] .*Shutdown complete\.[\s\S]*^\[redis\] .*ready to exit/m);
+    for (const name of ['auth', 'checkin', 'processor']) {
+      expect(first.output()).toMatch(new RegExp(`^\\[${name}\\] .*Shutdown complete\\.[\\s\\S]*^\\[redis\\] .*ready to exit`, 'm'));
+    }
     expect(await pingAnswers(redisPort)).toBe(false);
     expect(existsSync(join(dataDir, 'redis', 'appendonlydir'))).toBe(true);
 
@@ -245,9 +301,11 @@ describe('pnpm start', () => {
     expect((await fetch(`${second.authUrl}/me`, { headers: { cookie: ended } })).status).toBe(401);
 
     const again = second.descendants();
-    expect(again).toHaveLength(3);
+    expect(again).toEqual(['redis-server', 'auth', 'checkin', 'processor'].map((n) => reportedPid(second.output(), n)).sort((a, b) => a - b));
     expect(await second.signal('SIGTERM')).toBe(0);
     for (const pid of again) expect(alive(pid), `pid ${pid} still running`).toBe(false);
+    expect(second.output()).toContain('SIGTERM received: stopping auth, checkin, processor, the redis-server started here…');
+    expect(second.output()).toMatch(/^\[processor\] .*Shutdown complete\./m);
     expect(await pingAnswers(redisPort)).toBe(false);
   }, 180_000);
 
@@ -284,7 +342,7 @@ describe('pnpm start', () => {
       expect(code).toBe(1);
       expect(run.output()).toMatch(/^\[auth\] .*Could not listen on port/m);
       expect(run.output()).toMatch(/auth exit/);
-      for (const pid of [reportedPid(run.output(), 'auth'), reportedPid(run.output(), 'checkin'), ...processes]) {
+      for (const pid of [...['auth', 'checkin', 'processor'].map((n) => reportedPid(run.output(), n)), ...processes]) {
         expect(alive(pid), `pid ${pid} still running`).toBe(false);
       }
       expect(await redis.client.ping()).toBe('PONG');
@@ -299,6 +357,7 @@ describe('pnpm start', () => {
     const cookie = await login(run.authUrl);
     const authPid = reportedPid(run.output(), 'auth');
     const checkinPid = reportedPid(run.output(), 'checkin');
+    const processorPid = reportedPid(run.output(), 'processor');
 
     process.kill(authPid, 'SIGKILL');
     const killed = performance.now();
@@ -324,8 +383,8 @@ describe('pnpm start', () => {
     expect(newPid).not.toBe(authPid);
     console.log(`auth answered /healthz again ${answeredMs.toFixed(0)} ms after SIGKILL (0.5 s of it the backoff)`);
     expect(answeredMs).toBeGreaterThanOrEqual(500);
-    // Only auth was restarted; checkin kept running; the session lives in Redis, so it survived.
-    expect(run.descendants()).toEqual([newPid, checkinPid].sort((a, b) => a - b));
+    // Only auth was restarted; checkin and the processor kept running; the session lives in Redis, so it survived.
+    expect(run.descendants()).toEqual([newPid, checkinPid, processorPid].sort((a, b) => a - b));
     expect(output).not.toContain('stopping');
     const me = await fetch(`${run.authUrl}/me`, { headers: { cookie } });
     expect(me.status).toBe(200);
@@ -343,9 +402,41 @@ describe('pnpm start', () => {
 
     // Ctrl-C still stops everything gracefully, the restarted process included.
     expect(await run.signal('SIGINT')).toBe(0);
-    expect(run.output()).toContain('SIGINT received: stopping auth, checkin…');
-    for (const pid of [newPid, checkinPid]) expect(alive(pid), `pid ${pid} still running`).toBe(false);
+    expect(run.output()).toContain('SIGINT received: stopping auth, checkin, processor…');
+    for (const pid of [newPid, checkinPid, processorPid]) expect(alive(pid), `pid ${pid} still running`).toBe(false);
     expect(await redis.client.ping()).toBe('PONG');
+  });
+
+  it('when the processor crashes after it was ready, then pnpm start restarts it and a checkin accepted while it was down is still counted', async () => {
+    const run = await runStart({ REDIS_URL: redis.url, NCC_REDIS_PORT: String(await freePort()) });
+    await run.ready();
+    const cookie = await login(run.authUrl);
+    const processorPid = reportedPid(run.output(), 'processor');
+    const locationStatsUrl = `${run.checkinUrl}/api/locations/801/stats`;
+
+    process.kill(processorPid, 'SIGKILL');
+    await until('the processor gone', 10_000, () => !alive(processorPid));
+    // No processor runs now: the checkin is still accepted and waits in the stream for the group.
+    expect((await checkin(run.checkinUrl, { userId: DEMO.id, locationId: 801, starRating: 2 }, cookie)).status).toBe(202);
+
+    const stats = await until('the checkin counted by the restarted processor', 30_000, async () => {
+      const res = await getJson(locationStatsUrl, cookie);
+      return res.status === 200 && res.body;
+    });
+    expect(stats).toEqual({ locationId: 801, numCheckins: 1, numStars: 2, averageStars: 2 });
+    expect(await redis.client.hgetall('ncc:location:801')).toMatchObject({ numCheckins: '1', numStars: '2', averageStars: '2' });
+    await until('"processor is ready again."', 10_000, () => run.output().includes('processor is ready again.'));
+    const output = run.output();
+    expect(output).toContain('processor was killed by SIGKILL; restarting in 0.5 s (attempt 1 of 5).');
+    const restarted = /processor restarted \(pid (\d+); attempt 1 of 5\)\./.exec(output);
+    expect(restarted, output).not.toBeNull();
+    const newPid = Number(restarted![1]);
+    expect(run.descendants()).toEqual([reportedPid(output, 'auth'), reportedPid(output, 'checkin'), newPid].sort((a, b) => a - b));
+    expect((await fetch(`${run.processorUrl}/readyz`)).status).toBe(200);
+
+    expect(await run.signal('SIGTERM')).toBe(0);
+    expect(run.output()).toContain('SIGTERM received: stopping auth, checkin, processor…');
+    expect(alive(newPid), `pid ${newPid} still running`).toBe(false);
   });
 
   it('when a restarted service keeps crashing, then pnpm start gives up after NCC_RESTART_LIMIT restarts, stops everything and exits 1', async () => {
@@ -353,6 +444,7 @@ describe('pnpm start', () => {
     await run.ready();
     const authPid = reportedPid(run.output(), 'auth');
     const checkinPid = reportedPid(run.output(), 'checkin');
+    const processorPid = reportedPid(run.output(), 'processor');
     const authPort = Number(new URL(run.authUrl).port);
 
     // Kill auth and take its port: every restart then fails to listen and exits 1 — a crash loop.
@@ -377,10 +469,11 @@ describe('pnpm start', () => {
       expect(output).toContain('auth was killed by SIGKILL; restarting in 0.05 s (attempt 1 of 1).');
       expect(output).toMatch(/^\[auth\] .*Could not listen on port/m);
       expect(output).toContain('auth exited with code 1: 2 crashes within 60 s, more than the 1 restarts allowed; giving up.');
-      expect(output).toContain('auth keeps crashing: stopping checkin…');
+      expect(output).toContain('auth keeps crashing: stopping checkin, processor…');
       expect(output).toMatch(/^\[checkin\] .*Shutdown complete\./m);
+      expect(output).toMatch(/^\[processor\] .*Shutdown complete\./m);
       const restartedPid = Number(/auth restarted \(pid (\d+);/.exec(output)?.[1]);
-      for (const pid of [authPid, checkinPid, restartedPid]) expect(alive(pid), `pid ${pid} still running`).toBe(false);
+      for (const pid of [authPid, checkinPid, processorPid, restartedPid]) expect(alive(pid), `pid ${pid} still running`).toBe(false);
       expect(await redis.client.ping()).toBe('PONG');
     } finally {
       blocker.close();

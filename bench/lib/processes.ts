@@ -1,5 +1,5 @@
 /**
- * Start and stop the processes under test: the two services (from dist/ by default, as production
+ * Start and stop the processes under test: the services (from dist/ by default, as production
  * runs them, or from the TypeScript source through tsx), optionally as node:cluster workers, and the
  * bare-Express baseline.
  */
@@ -56,7 +56,7 @@ process.on('exit', () => {
 export type Mode = 'dist' | 'source';
 
 /** node arguments that run a service's entry point in the given mode. */
-export function serviceArgs(name: 'auth' | 'checkin', mode: Mode): string[] {
+export function serviceArgs(name: 'auth' | 'checkin' | 'processor', mode: Mode): string[] {
   if (mode === 'source') return ['--conditions=ncc-source', '--import', 'tsx', `services/${name}/src/main.ts`];
   const entry = `services/${name}/dist/main.js`;
   if (!existsSync(`${ROOT}${entry}`)) throw new Error(`${entry} is missing: run \`pnpm build\` first (or pass --source).`);

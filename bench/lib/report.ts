@@ -1,9 +1,10 @@
 /**
- * What a bench run prints (the scenario table, Redis commands per request, the targets) and the JSON
- * it writes (bench/results/latest.json by default).
+ * What a bench run prints (the scenario table, Redis commands per request, the targets, the checkin
+ * processor's numbers) and the JSON it writes (bench/results/latest.json by default).
  */
 import { cpus } from 'node:os';
 import { fmt } from './format.js';
+import type { ProcessorResults } from './processor.js';
 import type { ScenarioResults } from './scenarios.js';
 import type { TargetResults } from './targets.js';
 import { BCRYPT_COST } from './users.js';
@@ -50,13 +51,43 @@ export function scenarioTable({ results }: ScenarioResults): string {
   return [line(header), `|${widths.map((w, i) => (i === 0 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...rows.map(line)].join('\n');
 }
 
-/** Responses with an unexpected status, connection errors and timeouts, over all scenarios. */
-export const unexpectedResponses = ({ results }: ScenarioResults): number => results.reduce((n, s) => n + s.unexpected, 0);
+/** Responses with an unexpected status, connection errors and timeouts, over all scenarios (and the processor's latency checkins). */
+export const unexpectedResponses = ({ results }: ScenarioResults, processor: ProcessorResults | null = null): number =>
+  results.reduce((n, s) => n + s.unexpected, 0) + (processor?.unexpected ?? 0);
+
+/** By command, most first; those below 0.001 per entry (the periodic maintenance) named together at the end. */
+function byCommand(counts: Record<string, number>): string {
+  const sorted = Object.entries(counts).sort((a, b) => b[1] - a[1]);
+  const shown = sorted.filter(([, n]) => n >= 0.0005).map(([cmd, n]) => `${cmd} ${n.toFixed(3)}`);
+  const rare = sorted.filter(([, n]) => n < 0.0005).map(([cmd]) => cmd);
+  return [...shown, ...(rare.length > 0 ? [`< 0.001 each: ${rare.join(', ')}`] : [])].join(', ');
+}
+
+const label = (processes: number): string => `${processes} process${processes > 1 ? 'es:' : ':  '}`;
+
+/** The processor scenario's lines: throughput per process count, Redis work per entry, 202 → applied. */
+export function processorText(p: ProcessorResults): string {
+  const { latency } = p;
+  return [
+    `Checkin processor (report only, no targets): ${fmt(p.entriesPerRound)} entries pre-filled per drain (${p.users} users × ${fmt(p.locations)} locations), ` +
+      `rounds of ${p.order.join(', ')} processes, medians:`,
+    ...p.throughput.map(
+      (t) =>
+        `  ${label(t.processors)} ${fmt(t.perSecond)} processed checkins/s (runs ${t.perSecondRuns.map((r) => fmt(r)).join(' / ')}); ` +
+        `CPU per entry: processor ${fmt(t.processorCpuUsPerEntry, 1)} µs, Redis ${fmt(t.redisCpuUsPerEntry, 1)} µs; ${t.redisCommandsPerEntry.toFixed(2)} Redis cmds/entry`,
+    ),
+    "Redis commands per processed entry (INFO commandstats deltas over the drain ÷ entries; the Lua-internal ones included, the bench's own polls and XADDs excluded):",
+    ...p.throughput.map((t) => `  ${label(t.processors)} ${t.redisCommandsPerEntry.toFixed(2)} — ${byCommand(t.redisPerEntry)}`),
+    `202 → applied (${latency.checkins} checkins through the receiver at ${latency.ratePerSecond}/s, 1 process, one location each): ` +
+      `p50 ${latency.p50Ms} ms, p99 ${latency.p99Ms} ms, max ${latency.maxMs} ms; ${latency.appliedBeforeResponse} applied before the 202 arrived; ` +
+      `sent → applied p50 ${latency.sentToAppliedP50Ms} ms, p99 ${latency.sentToAppliedP99Ms} ms; the 202 itself p50 ${latency.responseP50Ms} ms, p99 ${latency.responseP99Ms} ms; statuses ${JSON.stringify(latency.statuses)}`,
+  ].join('\n');
+}
 
 /** The text the bench prints on stdout. */
-export function textReport(scenarios: ScenarioResults, { targets }: TargetResults, table: string): string {
+export function textReport(scenarios: ScenarioResults, { targets }: TargetResults, table: string, processor: ProcessorResults | null = null): string {
   const { results, baselineRuns, baselineRps } = scenarios;
-  const unexpected = unexpectedResponses(scenarios);
+  const unexpected = unexpectedResponses(scenarios, processor);
   const spread = baselineRuns.length === 2 ? Math.abs(baselineRuns[0]! - baselineRuns[1]!) / baselineRps : 0;
   const redisLines = results
     .filter((s) => !s.name.startsWith('healthz'))
@@ -77,12 +108,19 @@ export function textReport(scenarios: ScenarioResults, { targets }: TargetResult
     redisLines,
     'Targets:',
     targetLines,
+    ...(processor ? ['', processorText(processor)] : []),
     unexpected > 0 ? `\nFAILED: ${unexpected} responses with an unexpected status, connection errors or timeouts.` : '',
   ].join('\n');
 }
 
 /** The JSON report (bench/results/latest.json); `ok` as the exit code has it. */
-export function jsonReport(run: RunInfo, scenarios: ScenarioResults, { targets, loginCeiling }: TargetResults, table: string) {
+export function jsonReport(
+  run: RunInfo,
+  scenarios: ScenarioResults,
+  { targets, loginCeiling }: TargetResults,
+  table: string,
+  processor: ProcessorResults | null = null,
+) {
   const { results, baselineRuns, baselineRps, compareMs } = scenarios;
   const missed = targets.filter((t) => !t.met);
   return {
@@ -121,6 +159,8 @@ export function jsonReport(run: RunInfo, scenarios: ScenarioResults, { targets, 
     })),
     targets,
     table,
-    ok: unexpectedResponses(scenarios) === 0 && (run.options.smoke || missed.length === 0),
+    /** The checkin processor scenario; null when it did not run (--only without processor). */
+    processor,
+    ok: unexpectedResponses(scenarios, processor) === 0 && (run.options.smoke || missed.length === 0),
   };
 }

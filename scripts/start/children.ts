@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn, type SpawnOptions } from 'node:child_process';
 import { createInterface } from 'node:readline';
 
-const WIDTH = '[checkin]'.length;
+const WIDTH = '[processor]'.length;
 
 /** `[name]` padded so that every process's lines start in the same column. */
 export function prefix(name: string): string {

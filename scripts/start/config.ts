@@ -23,6 +23,8 @@ export const startEnvSchema = z.object({
     .default(join(ROOT, 'services', 'auth', 'data', 'demo-users.json')),
   AUTH_PORT: env.port(8083),
   CHECKIN_PORT: env.port(8082),
+  /** The checkin processor's /healthz and /readyz (it serves no API). */
+  PROCESSOR_PORT: env.port(8084),
   /** The services bind to loopback unless told otherwise: they run with a development secret and demo passwords. */
   HOST: z.string().min(1).default('127.0.0.1'),
 });

@@ -25,6 +25,8 @@ import hashInThisThread from '../../services/auth/src/domain/bcrypt-worker.js';
 import { type PasswordHasher } from '../../services/auth/src/domain/passwords.js';
 import { createCheckinApp } from '../../services/checkin/src/app.js';
 import { checkinEnvSchema } from '../../services/checkin/src/config.js';
+import { createProcessorApp, type ProcessorApp } from '../../services/processor/src/app.js';
+import { processorEnvSchema } from '../../services/processor/src/config.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const TEST_SECRET = 'test-secret-test-secret-test-secret-0001';
@@ -40,12 +42,12 @@ export interface StartedService {
 
 type Env = Record<string, string | undefined>;
 
-async function startInProcess(
+async function startInProcess<A extends ServiceApp>(
   name: string,
   env: Env,
-  build: (logs: CapturedLogs, redis: RedisClient) => ServiceApp,
+  build: (logs: CapturedLogs, redis: RedisClient) => A | Promise<A>,
   redisConfig: BaseConfig,
-): Promise<StartedService> {
+): Promise<StartedService & { app: A }> {
   const logs = captureLogs(name);
   // The parsed config decides the mode (REDIS_URL, or REDIS_CLUSTER_NODES / REDIS_SENTINELS in env).
   const redis = createRedisClient(
@@ -53,9 +55,10 @@ async function startInProcess(
     logs.logger,
   );
   await waitForRedis(redis, 10_000);
-  const service = build(logs, redis);
+  const service = await build(logs, redis);
   const server: RunningServer = await startServer(service.app, 0, '127.0.0.1', redisConfig);
   return {
+    app: service,
     url: server.url,
     port: server.port,
     logs,
@@ -83,6 +86,17 @@ export function startAuth(redisUrl: string, env: Env = {}, options: { hasher?: (
 export function startCheckin(redisUrl: string, env: Env = {}): Promise<StartedService> {
   const config = loadConfig(checkinEnvSchema, { SESSION_SECRET: TEST_SECRET, NODE_ENV: 'test', ...env, REDIS_URL: redisUrl });
   return startInProcess('checkin', env, (logs, redis) => createCheckinApp({ config, logger: logs.logger, redis }), config);
+}
+
+export type StartedProcessor = StartedService & { app: ProcessorApp };
+
+/**
+ * The checkin processor in this process (Cluster / Sentinel: as for startAuth). Its blocking reader
+ * is its own connection, as in production. A programmer error inside its loop fails the test run.
+ */
+export function startProcessor(redisUrl: string, env: Env = {}): Promise<StartedProcessor> {
+  const config = loadConfig(processorEnvSchema, { NODE_ENV: 'test', ...env, REDIS_URL: redisUrl });
+  return startInProcess('processor', env, (logs, redis) => createProcessorApp({ config, logger: logs.logger, redis }), config);
 }
 
 export interface TestUser {
@@ -158,9 +172,11 @@ export interface StackOptions {
   env?: Env;
   authEnv?: Env;
   checkinEnv?: Env;
-  /** Instances of each to start at once (default one auth and one checkin; 0 for none). */
+  processorEnv?: Env;
+  /** Instances of each to start at once (default one auth, one checkin and no processor; 0 for none). */
   auths?: number;
   checkins?: number;
+  processors?: number;
   /** The password hasher of each auth instance (startAuth's option), e.g. a countingHasher. */
   hasher?: (config: AuthConfig) => PasswordHasher;
   redis?: SpawnRedisOptions;
@@ -173,8 +189,10 @@ export interface Stack {
   readonly checkin: StartedService;
   auths: StartedService[];
   checkins: StartedService[];
+  processors: StartedProcessor[];
   /** One more service on the stack's Redis, with the stack's env plus `env`; close() closes it too. */
   start(kind: 'auth' | 'checkin', env?: Env, options?: Pick<StackOptions, 'hasher'>): Promise<StartedService>;
+  startProcessor(env?: Env): Promise<StartedProcessor>;
   /** Every service started so far, then Redis. */
   close(): Promise<void>;
 }
@@ -193,17 +211,26 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     started.push(once);
     return once;
   };
+  const processor = async (env: Env = {}): Promise<StartedProcessor> => {
+    const service = await startProcessor(redis.url, { ...options.env, ...options.processorEnv, ...env });
+    let closed: Promise<void> | undefined;
+    const once = { ...service, close: () => (closed ??= service.close()) };
+    started.push(once);
+    return once;
+  };
   const close = async (): Promise<void> => {
     await Promise.all(started.splice(0).map((s) => s.close()));
     await redis.stop();
   };
   let auths: StartedService[];
   let checkins: StartedService[];
+  let processors: StartedProcessor[];
   try {
     await createUsers(redis.url, options.users ?? [DEMO], options.rounds === undefined ? {} : { rounds: options.rounds });
-    [auths, checkins] = await Promise.all([
+    [auths, checkins, processors] = await Promise.all([
       Promise.all(Array.from({ length: options.auths ?? 1 }, () => start('auth'))),
       Promise.all(Array.from({ length: options.checkins ?? 1 }, () => start('checkin'))),
+      Promise.all(Array.from({ length: options.processors ?? 0 }, () => processor())),
     ]);
   } catch (err) {
     await close();
@@ -223,7 +250,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     },
     auths,
     checkins,
+    processors,
     start,
+    startProcessor: processor,
     close,
   };
 }
@@ -256,11 +285,17 @@ process.on('exit', () => {
 });
 
 /**
- * Run `pnpm auth` / `pnpm checkin` as the user would (node + tsx on the source), on a free port.
+ * Run `pnpm auth` / `pnpm checkin` / `pnpm processor` as the user would (node + tsx on the source), on a free port.
  * Resolves once the start-up line is logged (or rejects with the output if the process exits).
  */
-export async function spawnService(name: 'auth' | 'checkin', env: Env, options: { args?: string[]; waitFor?: RegExp | null } = {}): Promise<ServiceProcess> {
-  const port = env[name === 'auth' ? 'AUTH_PORT' : 'CHECKIN_PORT'] ?? String(await freePort());
+const PORT_KEY = { auth: 'AUTH_PORT', checkin: 'CHECKIN_PORT', processor: 'PROCESSOR_PORT' } as const;
+
+export async function spawnService(
+  name: 'auth' | 'checkin' | 'processor',
+  env: Env,
+  options: { args?: string[]; waitFor?: RegExp | null } = {},
+): Promise<ServiceProcess> {
+  const port = env[PORT_KEY[name]] ?? String(await freePort());
   const child = spawn(process.execPath, ['--conditions=ncc-source', '--import', 'tsx', `services/${name}/src/main.ts`, ...(options.args ?? [])], {
     cwd: ROOT,
     env: {
@@ -270,7 +305,7 @@ export async function spawnService(name: 'auth' | 'checkin', env: Env, options: 
       NODE_ENV: 'test',
       HOST: '127.0.0.1',
       ...env,
-      [name === 'auth' ? 'AUTH_PORT' : 'CHECKIN_PORT']: port,
+      [PORT_KEY[name]]: port,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

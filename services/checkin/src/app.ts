@@ -1,8 +1,10 @@
+import { StatsRepository } from '@ncc/checkins';
 import { createServiceFrame, type ServiceApp, type ServiceParts } from '@ncc/service-kit';
 import { SessionReader, sessionSettings } from '@ncc/session';
 import type { CheckinConfig } from './config.js';
 import { CheckinStream } from './data-access/checkin-stream.js';
 import { CheckinService } from './domain/checkins.js';
+import { StatsService } from './domain/stats.js';
 import { checkinRoutes } from './entry-points/routes.js';
 
 /** The checkin receiver's composition root: every object is made here, once. */
@@ -23,6 +25,7 @@ export function createCheckinApp({ config, logger, redis }: ServiceParts<Checkin
     routes: [
       checkinRoutes({
         checkins: new CheckinService(stream, logger),
+        stats: new StatsService(new StatsRepository(redis)),
         // Reads the sessions auth wrote; never creates, changes or re-saves one.
         reader: config.CHECKIN_AUTH === 'on' ? new SessionReader({ settings: sessionSettings(config), redis, logger }) : undefined,
         logger,

@@ -15,7 +15,8 @@ export const checkinEnvSchema = baseEnvSchema.safeExtend({
   /** Accepted checkins per user per sliding window, shared by every replica (decision 022). */
   CHECKIN_RATE_LIMIT_PER_USER: env.int(30, 1, 1_000_000),
   CHECKIN_RATE_LIMIT_WINDOW_S: env.int(60, 1, 86_400),
-  CHECKIN_STREAM_MAXLEN: env.int(500_000, 1),
+  /** The stream's hard cap: at this length checkins get 503 (back-pressure) instead of being trimmed away unprocessed. */
+  CHECKIN_STREAM_MAXLEN: env.int(1_000_000, 1),
 });
 
 export type CheckinConfig = z.infer<typeof checkinEnvSchema>;

@@ -1,8 +1,8 @@
 import type { Result } from 'ioredis';
+import { CHECKIN_STREAM } from '@ncc/checkins';
 import type { RedisClient } from '@ncc/service-kit';
 
-/** The stream's name, as the seed documents it (`xlen ncc:checkins`). */
-export const CHECKIN_STREAM = 'ncc:checkins';
+export { CHECKIN_STREAM };
 
 /**
  * One small structure per user for duplicate detection and the per-user rate limit: a sorted set of the
@@ -28,16 +28,22 @@ export interface CheckinLimits {
   /** Accepted checkins per user per sliding window, shared by every replica. */
   ratePerUser: number;
   rateWindowSeconds: number;
-  /** Approximate cap of the stream (XADD MAXLEN ~). */
+  /**
+   * The stream's hard cap: at this length a checkin is refused (503) instead of stored. The stream is
+   * never trimmed here — the processor trims what every consumer group has acknowledged — so the cap
+   * is reached only when processing has stopped or falls far behind, and then nothing is dropped.
+   */
   maxLen: number;
 }
 
-export type AppendResult = { outcome: 'accepted'; id: string } | { outcome: 'duplicate' } | { outcome: 'rate_limited'; retryAfterMs: number };
+export type AppendResult =
+  { outcome: 'accepted'; id: string } | { outcome: 'duplicate' } | { outcome: 'rate_limited'; retryAfterMs: number } | { outcome: 'full' };
 
 /**
  * One atomic step, one round trip: forget the user's checkins older than both windows; refuse a
- * duplicate; refuse past the rate limit (a sliding-window log over the same set: the accepted checkins
- * of the last rateWindow); else XADD, remember it, trim the set to its most recent maxRecent members
+ * duplicate; refuse while the stream is at its cap (back-pressure: XLEN, O(1)); refuse past the rate
+ * limit (a sliding-window log over the same set: the accepted checkins of the last rateWindow); else
+ * XADD (fields in the stream contract's order, ENTRY_FIELDS), remember it, trim the set to its most recent maxRecent members
  * and let it expire when both windows have passed. The set is written after the XADD, so a failed XADD
  * leaves nothing behind to block a retry. Time is Redis's (TIME), so replicas with skewed clocks agree.
  * Duplicates are checked first: a client retrying a 503 learns its first attempt was stored (422)
@@ -53,11 +59,12 @@ local keep = math.max(window, rateWindow)
 redis.call('ZREMRANGEBYSCORE', key, '-inf', now - keep)
 local seen = redis.call('ZSCORE', key, member)
 if seen and tonumber(seen) > now - window then return {'duplicate'} end
+if redis.call('XLEN', KEYS[2]) >= tonumber(ARGV[6]) then return {'full'} end
 if redis.call('ZCOUNT', key, now - rateWindow, '+inf') >= rate then
   local oldest = redis.call('ZRANGEBYSCORE', key, now - rateWindow, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
   return {'rate_limited', tostring(tonumber(oldest[2]) + rateWindow - now)}
 end
-local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*',
+local id = redis.call('XADD', KEYS[2], '*',
   'userId', ARGV[7], 'locationId', ARGV[8], 'starRating', ARGV[9], 'receivedAt', ARGV[10])
 redis.call('ZADD', key, now, member)
 redis.call('ZREMRANGEBYRANK', key, 0, -maxRecent - 1)
@@ -119,6 +126,7 @@ export class CheckinStream {
     );
     if (outcome === 'accepted') return { outcome, id: value! };
     if (outcome === 'rate_limited') return { outcome, retryAfterMs: Number(value) };
+    if (outcome === 'full') return { outcome };
     return { outcome: 'duplicate' };
   }
 }

@@ -10,8 +10,13 @@ export const checkinBodySchema = z.strictObject({
 });
 
 const duplicateCheckin = (): AppError => new AppError(422, 'DUPLICATE_CHECKIN', 'Multiple identical checkins are not permitted.');
+/** The stream is at CHECKIN_STREAM_MAXLEN: processing is behind, so this checkin is refused rather than dropped later. */
+const backlogFull = (): AppError =>
+  new AppError(503, 'CHECKINS_BACKLOGGED', 'Too many checkins are waiting to be processed. Please retry shortly.', { headers: { 'Retry-After': '5' } });
 
 export class CheckinService {
+  private lastFullWarning = 0;
+
   constructor(
     private readonly stream: CheckinStream,
     private readonly logger: Logger,
@@ -28,6 +33,13 @@ export class CheckinService {
     const result = await this.stream.append(checkin, Date.now());
     if (result.outcome === 'duplicate') throw duplicateCheckin();
     if (result.outcome === 'rate_limited') throw httpErrors.tooManyRequests(result.retryAfterMs / 1000);
+    if (result.outcome === 'full') {
+      if (Date.now() - this.lastFullWarning > 10_000) {
+        this.lastFullWarning = Date.now();
+        this.logger.warn('Checkins refused with 503: ncc:checkins is at CHECKIN_STREAM_MAXLEN, processing is behind (is the processor running?).');
+      }
+      throw backlogFull();
+    }
     this.logger.debug(`Received checkin, added to stream as ${result.id}.`);
     return result.id;
   }
