@@ -186,6 +186,16 @@ interface Artifact {
   stop(): Promise<number | string>;
 }
 
+/** A started artifact answers /readyz with 200 and has written only JSON log lines (the compose settings). */
+async function expectReadyWithJsonLogs(artifact: Artifact): Promise<void> {
+  const ready = await fetch(`${artifact.url}/readyz`);
+  expect(ready.status).toBe(200);
+  expect(await ready.json()).toEqual({ status: 'ready' });
+  const lines = artifact.stdout().split('\n').filter(Boolean);
+  expect(lines.length).toBeGreaterThan(0);
+  for (const line of lines) expect(JSON.parse(line)).toMatchObject({ level: expect.any(String), message: expect.any(String) });
+}
+
 /** Start a compose service from its deployed tree and wait until its compose healthcheck passes. */
 async function startArtifact(name: string, dir: string, port: number, redisUrl: string): Promise<Artifact> {
   const env = containerEnv(name, { REDIS_URL: redisUrl, [PORT_VAR[imageOf(name)]]: String(port) });
@@ -362,14 +372,7 @@ describe('auth and checkin started as docker-compose.yml starts them', () => {
   it('when auth and checkin start with the compose command and environment, then their compose healthchecks pass and they log JSON', async () => {
     auth = await start('auth');
     checkin = await start('checkin');
-    for (const artifact of [auth, checkin]) {
-      const ready = await fetch(`${artifact.url}/readyz`);
-      expect(ready.status).toBe(200);
-      expect(await ready.json()).toEqual({ status: 'ready' });
-      const lines = artifact.stdout().split('\n').filter(Boolean);
-      expect(lines.length).toBeGreaterThan(0);
-      for (const line of lines) expect(JSON.parse(line)).toMatchObject({ level: expect.any(String), message: expect.any(String) });
-    }
+    for (const artifact of [auth, checkin]) await expectReadyWithJsonLogs(artifact);
     expect(checkin.stdout()).toContain('Authentication enabled');
     // Both read the generated secret (the login/checkin test below proves they agree on it).
     for (const artifact of [auth, checkin]) expect(artifact.output()).not.toMatch(/development secret/i);
@@ -527,12 +530,7 @@ describe('the checkin processor started as docker-compose.yml starts it (two rep
 
     const processors = [await start('processor'), await start('processor')];
     for (const artifact of processors) {
-      const ready = await fetch(`${artifact.url}/readyz`);
-      expect(ready.status).toBe(200);
-      expect(await ready.json()).toEqual({ status: 'ready' });
-      const lines = artifact.stdout().split('\n').filter(Boolean);
-      expect(lines.length).toBeGreaterThan(0);
-      for (const line of lines) expect(JSON.parse(line)).toMatchObject({ level: expect.any(String), message: expect.any(String) });
+      await expectReadyWithJsonLogs(artifact);
       expect(artifact.stdout()).toContain(`Checkin processor listening on port ${artifact.port} (health and readiness only).`);
     }
     // Two consumers of one group: PROCESSOR_CONSUMER defaults to a name unique per replica.

@@ -76,7 +76,7 @@ describe('checkin processor: effects', () => {
   });
 
   it('when entries arrive out of order, then lastCheckin and lastSeenAt keep the latest one', async () => {
-    stack = await startStack({ processors: 0, rounds: 4 });
+    stack = await startStack({ auths: 0, checkins: 0, rounds: 4 });
     const effects = new Effects(stack.redis.client, 1000);
     expect(await effects.applyToUser(asEntry('2000-0', DEMO.id, 2, 5), 0)).toBe('applied');
     expect(await effects.applyToUser(asEntry('1000-0', DEMO.id, 1, 5), 0)).toBe('applied');
@@ -86,7 +86,7 @@ describe('checkin processor: effects', () => {
 
 describe('checkin processor: exactly once', () => {
   it('when a processor died after applying entries and before acknowledging them, then the entries taken over count once', async () => {
-    stack = await startStack({ processors: 0, rounds: 4 });
+    stack = await startStack({ auths: 0, checkins: 0, rounds: 4 });
     const r = stack.redis.client;
     await createGroup(r);
     const full = await r.xadd(CHECKIN_STREAM, '*', ...entryFields(DEMO.id, 5, 4));
@@ -108,7 +108,7 @@ describe('checkin processor: exactly once', () => {
   });
 
   it('when many processors apply the same entry at once, then exactly one applies it', async () => {
-    stack = await startStack({ processors: 0, rounds: 4 });
+    stack = await startStack({ auths: 0, checkins: 0, rounds: 4 });
     const entry = asEntry('1700000000000-0', DEMO.id, 9, 3);
     const results = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
@@ -122,7 +122,7 @@ describe('checkin processor: exactly once', () => {
   });
 
   it('when a processor resumes with an entry acknowledged long ago by another, then it is skipped as stale and its marker is gone', async () => {
-    stack = await startStack({ processors: 0, rounds: 4 });
+    stack = await startStack({ auths: 0, checkins: 0, rounds: 4 });
     const r = stack.redis.client;
     const effects = new Effects(r, 1000);
     const old = asEntry('1000-0', DEMO.id, 1, 5);
@@ -141,7 +141,7 @@ describe('checkin processor: exactly once', () => {
 
 describe('checkin processor: dead letters', () => {
   it('when entries are invalid, then each goes to the dead-letter stream once with its reason and is acknowledged', async () => {
-    stack = await startStack({ processors: 0, rounds: 4 });
+    stack = await startStack({ auths: 0, checkins: 0, rounds: 4 });
     const r = stack.redis.client;
     const unknown = await r.xadd(CHECKIN_STREAM, '*', ...entryFields(4242, 1, 3));
     const badStars = await r.xadd(CHECKIN_STREAM, '*', ...entryFields(DEMO.id, 1, 'x'));
@@ -168,7 +168,7 @@ describe('checkin processor: dead letters', () => {
   });
 
   it('when an entry has been delivered more than PROCESSOR_MAX_DELIVERIES times, then it is dead-lettered instead of tried again', async () => {
-    stack = await startStack({ processors: 0, rounds: 4 });
+    stack = await startStack({ auths: 0, checkins: 0, rounds: 4 });
     const r = stack.redis.client;
     await createGroup(r);
     const id = await r.xadd(CHECKIN_STREAM, '*', ...entryFields(DEMO.id, 3, 5));
@@ -186,7 +186,7 @@ describe('checkin processor: dead letters', () => {
 
 describe('checkin processor: the stream and the group', () => {
   it('when another consumer group has not acknowledged entries, then the stream is not trimmed past them', async () => {
-    stack = await startStack({ processors: 0, rounds: 4 });
+    stack = await startStack({ auths: 0, checkins: 0, rounds: 4 });
     const r = stack.redis.client;
     await r.xgroup('CREATE', CHECKIN_STREAM, 'courseReaders', '0', 'MKSTREAM');
     for (let i = 1; i <= 5; i++) await r.xadd(CHECKIN_STREAM, '*', ...entryFields(DEMO.id, i, 4));
@@ -205,7 +205,7 @@ describe('checkin processor: the stream and the group', () => {
   });
 
   it('when consumers have left, then they are removed from the group once nothing is pending on them', async () => {
-    stack = await startStack({ processors: 0, rounds: 4 });
+    stack = await startStack({ auths: 0, checkins: 0, rounds: 4 });
     const r = stack.redis.client;
     await createGroup(r);
     await r.xgroup('CREATECONSUMER', CHECKIN_STREAM, PROCESSOR_GROUP, 'left-empty');
@@ -222,7 +222,7 @@ describe('checkin processor: the stream and the group', () => {
   });
 
   it('when two processors start together, then one creates the group, both join it and every entry is applied once', async () => {
-    stack = await startStack({ processors: 0, rounds: 4 });
+    stack = await startStack({ auths: 0, checkins: 0, rounds: 4 });
     const r = stack.redis.client;
     const users = 25;
     for (let i = 0; i < users * 2; i++) await r.xadd(CHECKIN_STREAM, '*', ...entryFields(DEMO.id, i + 1, (i % 5) + 1));
@@ -239,7 +239,7 @@ describe('checkin processor: the stream and the group', () => {
   });
 
   it('when Redis goes away and comes back, then the processor keeps running and applies what arrived meanwhile', async () => {
-    stack = await startStack({ processors: 0, rounds: 4, redis: { appendOnly: true } });
+    stack = await startStack({ auths: 0, checkins: 0, rounds: 4, redis: { appendOnly: true } });
     const r = stack.redis;
     const processor = await stack.startProcessor(FAST);
     await r.client.xadd(CHECKIN_STREAM, '*', ...entryFields(DEMO.id, 1, 5));
