@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SpawnedRedis, spawnRedis } from '@ncc/testing';
-import { spawnService } from './support/services.js';
+import { exitOf, spawnService } from './support/services.js';
 
 let redis: SpawnedRedis;
 
@@ -19,9 +19,7 @@ afterAll(async () => {
 /** Start the service, expect it to exit by itself; returns its exit code and output. */
 async function startExpectingExit(name: 'auth' | 'checkin', env: Record<string, string>): Promise<{ code: number | string; output: string }> {
   const service = await spawnService(name, { REDIS_URL: redis.url, ...env }, { waitFor: null });
-  const timeout = setTimeout(() => void service.stop('SIGKILL'), 20_000);
-  const code = await service.exited;
-  clearTimeout(timeout);
+  const code = await exitOf(service);
   return { code, output: service.output() };
 }
 

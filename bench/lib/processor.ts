@@ -21,10 +21,10 @@
  */
 import { Redis } from 'ioredis';
 import { appliedKey, CHECKIN_STREAM, DEAD_LETTER_STREAM, ENTRY_FIELDS, locationKey, PROCESSOR_GROUP, userKey } from '@ncc/checkins';
-import { freePort, type SpawnedRedis } from '@ncc/testing';
+import { freePort, sleep, type SpawnedRedis } from '@ncc/testing';
 import { fmt, log } from './format.js';
 import { type Mode, processCpuSeconds, serviceArgs, type Started, startProcess } from './processes.js';
-import { commandDelta, type CommandCounts } from './redis-stats.js';
+import { commandDelta, type CommandCounts, commandStats } from './redis-stats.js';
 import type { Session } from './users.js';
 
 /** Throughput entries cycle over the seeded users and this many locations (ids from THROUGHPUT_LOCATION_BASE + 1). */
@@ -108,8 +108,6 @@ export interface ProcessorResults {
   unexpected: number;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
-
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
@@ -187,18 +185,6 @@ async function queueEntries(tx: Redis, users: number[], count: number, offset: n
     for (let k = i; k < Math.min(count, i + PREFILL_PIPELINE); k++) queued.push(tx.xadd(CHECKIN_STREAM, '*', ...entryFields(users, offset + k, receivedAt)));
     await Promise.all(queued);
   }
-}
-
-/** INFO commandstats: calls by command, and the µs Redis spent in XADD. */
-async function commandStats(client: Redis): Promise<{ calls: CommandCounts; xaddUsec: number }> {
-  const text = await client.info('commandstats');
-  const calls: CommandCounts = {};
-  let xaddUsec = 0;
-  for (const match of text.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) {
-    calls[match[1]!] = Number(match[2]);
-    if (match[1] === 'xadd') xaddUsec = Number(match[3]);
-  }
-  return { calls, xaddUsec };
 }
 
 /** Our group as XINFO GROUPS reports it. */
@@ -333,12 +319,12 @@ class ProcessorBench {
       const cpu = processes.reduce((sum, p) => sum + p.cpuSeconds(), 0) - cpu0;
       const redisCpuUsed = this.redisCpu() - redisCpu0;
       const after = await commandStats(client);
-      const appendMs = (after.xaddUsec - before.xaddUsec) / 1000;
+      const appendMs = ((after.usec['xadd'] ?? 0) - (before.usec['xadd'] ?? 0)) / 1000;
       // The drain starts once Redis has run the EXEC's XADDs (the processes are woken right after).
       const seconds = (done - sent - appendMs) / 1000;
       const delta = perEntry(commandDelta(before.calls, after.calls), polls, entries);
       await this.checkApplied(warmUp + entries);
-      if (processes.some((p) => p.output().includes('Redis is unavailable')))
+      if (processes.some((p) => p.output().includes('Redis did not answer; checkin processing pauses')))
         log(`  processor ×${n}: a processor saw Redis as unavailable during the round; its numbers are perturbed.`);
       const row: DrainRound = {
         processors: n,

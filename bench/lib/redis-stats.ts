@@ -10,11 +10,20 @@ import type { Redis } from 'ioredis';
 
 export type CommandCounts = Record<string, number>;
 
-export async function commandCounts(client: Redis): Promise<CommandCounts> {
+/** INFO commandstats: calls and µs Redis spent, by command. */
+export async function commandStats(client: Redis): Promise<{ calls: CommandCounts; usec: CommandCounts }> {
   const text = await client.info('commandstats');
-  const counts: CommandCounts = {};
-  for (const match of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) counts[match[1]!] = Number(match[2]);
-  return counts;
+  const calls: CommandCounts = {};
+  const usec: CommandCounts = {};
+  for (const match of text.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) {
+    calls[match[1]!] = Number(match[2]);
+    usec[match[1]!] = Number(match[3]);
+  }
+  return { calls, usec };
+}
+
+export async function commandCounts(client: Redis): Promise<CommandCounts> {
+  return (await commandStats(client)).calls;
 }
 
 /** Per-command calls between two snapshots, without the bench's own INFO. */

@@ -5,9 +5,8 @@
  */
 import net from 'node:net';
 import os from 'node:os';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SpawnedRedis, spawnRedis } from '@ncc/testing';
-import { type ServiceProcess, spawnService, TEST_SECRET } from '../support/services.js';
+import { describe, expect, it } from 'vitest';
+import { TEST_SECRET, useSpawnedServices } from '../support/services.js';
 
 const HOST_WARNING = /warn.*HOST=0\.0\.0\.0 listens beyond this machine while SESSION_SECRET is not set/;
 
@@ -30,23 +29,12 @@ function accepts(host: string, port: number): Promise<boolean> {
   });
 }
 
-let redis: SpawnedRedis;
-const running: ServiceProcess[] = [];
-
-beforeAll(async () => {
-  redis = await spawnRedis();
-});
-
-afterAll(async () => {
-  await Promise.all(running.map((s) => s.stop('SIGTERM')));
-  await redis?.stop();
-});
+const services = useSpawnedServices('SIGTERM');
 
 describe('default bind address', () => {
   for (const name of ['auth', 'checkin'] as const) {
     it(`when ${name} runs with the development secret and HOST=0.0.0.0, then it logs a warning naming HOST and SESSION_SECRET`, async () => {
-      const service = await spawnService(name, { REDIS_URL: redis.url, SESSION_SECRET: '', HOST: '0.0.0.0' });
-      running.push(service);
+      const service = await services.spawn(name, { SESSION_SECRET: '', HOST: '0.0.0.0' });
       expect(service.output()).toMatch(HOST_WARNING);
       // It does listen where it was told to (the warning is not a refusal).
       if (externalIPv4) expect(await accepts(externalIPv4, service.port)).toBe(true);
@@ -56,8 +44,7 @@ describe('default bind address', () => {
 
   it('when auth runs with the development secret and no HOST, then it listens on 127.0.0.1 only and does not warn about HOST', async () => {
     // spawnService passes HOST=127.0.0.1 unless told otherwise; '' is "unset" to the service.
-    const service = await spawnService('auth', { REDIS_URL: redis.url, SESSION_SECRET: '', HOST: '' });
-    running.push(service);
+    const service = await services.spawn('auth', { SESSION_SECRET: '', HOST: '' });
     expect((await fetch(`${service.url}/healthz`)).status).toBe(200);
     expect(await accepts('127.0.0.1', service.port)).toBe(true);
     if (externalIPv4) {
@@ -71,8 +58,7 @@ describe('default bind address', () => {
   });
 
   it('when auth runs with a real secret and HOST=0.0.0.0, then it does not warn about HOST', async () => {
-    const service = await spawnService('auth', { REDIS_URL: redis.url, SESSION_SECRET: TEST_SECRET, HOST: '0.0.0.0' });
-    running.push(service);
+    const service = await services.spawn('auth', { SESSION_SECRET: TEST_SECRET, HOST: '0.0.0.0' });
     expect(service.output()).not.toMatch(/HOST=/);
     if (externalIPv4) expect(await accepts(externalIPv4, service.port)).toBe(true);
     expect(await service.stop('SIGTERM')).toBe(0);

@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
 import {
   baseEnvSchema,
   type BaseConfig,
@@ -201,23 +202,20 @@ export interface Stack {
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const redis = await spawnRedis(options.redis);
   const started: StartedService[] = [];
+  /** A test may close (restart) a service itself; the stack's close() then does not close it again. */
+  const track = <S extends StartedService>(service: S): S => {
+    let closed: Promise<void> | undefined;
+    const once = { ...service, close: () => (closed ??= service.close()) };
+    started.push(once);
+    return once;
+  };
   const start = async (kind: 'auth' | 'checkin', env: Env = {}, own: Pick<StackOptions, 'hasher'> = {}): Promise<StartedService> => {
     const merged = { ...options.env, ...(kind === 'auth' ? options.authEnv : options.checkinEnv), ...env };
     const hasher = own.hasher ?? options.hasher;
-    const service = await (kind === 'auth' ? startAuth(redis.url, merged, hasher ? { hasher } : {}) : startCheckin(redis.url, merged));
-    // A test may close (restart) one itself; the stack's close() then does not close it again.
-    let closed: Promise<void> | undefined;
-    const once = { ...service, close: () => (closed ??= service.close()) };
-    started.push(once);
-    return once;
+    return track(await (kind === 'auth' ? startAuth(redis.url, merged, hasher ? { hasher } : {}) : startCheckin(redis.url, merged)));
   };
-  const processor = async (env: Env = {}): Promise<StartedProcessor> => {
-    const service = await startProcessor(redis.url, { ...options.env, ...options.processorEnv, ...env });
-    let closed: Promise<void> | undefined;
-    const once = { ...service, close: () => (closed ??= service.close()) };
-    started.push(once);
-    return once;
-  };
+  const processor = async (env: Env = {}): Promise<StartedProcessor> =>
+    track(await startProcessor(redis.url, { ...options.env, ...options.processorEnv, ...env }));
   const close = async (): Promise<void> => {
     await Promise.all(started.splice(0).map((s) => s.close()));
     await redis.stop();
@@ -346,6 +344,53 @@ export async function spawnService(
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;
+    },
+  };
+}
+
+/** For a process expected to exit by itself (a refused configuration): its exit code; SIGKILL after `timeoutMs`. */
+export async function exitOf(service: ServiceProcess, timeoutMs = 20_000): Promise<number | string> {
+  const timer = setTimeout(() => void service.stop('SIGKILL'), timeoutMs);
+  try {
+    return await service.exited;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export interface SpawnedServices {
+  /** The file's own redis-server (started in beforeAll). */
+  readonly redis: SpawnedRedis;
+  /** spawnService on that Redis (REDIS_URL preset, `env` may override); stopped in afterAll. */
+  spawn(name: 'auth' | 'checkin' | 'processor', env?: Env, options?: Parameters<typeof spawnService>[2]): Promise<ServiceProcess>;
+}
+
+/**
+ * The usual arrangement of a file that runs services as child processes: one spawned Redis for the
+ * file, and every process spawned on it stopped with `stopSignal` after the file's tests.
+ */
+export function useSpawnedServices(stopSignal: NodeJS.Signals = 'SIGKILL'): SpawnedServices {
+  let redis: SpawnedRedis | undefined;
+  const running: ServiceProcess[] = [];
+  beforeAll(async () => {
+    redis = await spawnRedis();
+  });
+  afterAll(async () => {
+    await Promise.all(running.map((s) => s.stop(stopSignal)));
+    await redis?.stop();
+  });
+  const started = (): SpawnedRedis => {
+    if (!redis) throw new Error('useSpawnedServices: Redis is started in beforeAll');
+    return redis;
+  };
+  return {
+    get redis() {
+      return started();
+    },
+    spawn: async (name, env = {}, options = {}) => {
+      const service = await spawnService(name, { REDIS_URL: started().url, ...env }, options);
+      running.push(service);
+      return service;
     },
   };
 }

@@ -15,6 +15,7 @@ export {
   type HostPort,
   isRedisUnavailable,
   parseHostPort,
+  reconnectDelay,
   redactUrl,
   type RedisClient,
   redisAnswers,

@@ -2,27 +2,11 @@
  * The checkin receiver as `pnpm checkin` runs it (a child process): its start-up lines, and the
  * demo-only switch that turns authentication off — refused in production.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SpawnedRedis, spawnRedis } from '@ncc/testing';
-import { checkin, type ServiceProcess, spawnService } from '../../../test/support/services.js';
+import { describe, expect, it } from 'vitest';
+import { checkin, exitOf, type ServiceProcess, useSpawnedServices } from '../../../test/support/services.js';
 
-let redis: SpawnedRedis;
-const started: ServiceProcess[] = [];
-
-beforeAll(async () => {
-  redis = await spawnRedis();
-});
-
-afterAll(async () => {
-  await Promise.all(started.map((s) => s.stop('SIGKILL')));
-  await redis?.stop();
-});
-
-async function start(env: Record<string, string>, args: string[] = []): Promise<ServiceProcess> {
-  const service = await spawnService('checkin', { REDIS_URL: redis.url, ...env }, { args });
-  started.push(service);
-  return service;
-}
+const services = useSpawnedServices();
+const start = (env: Record<string, string>, args: string[] = []): Promise<ServiceProcess> => services.spawn('checkin', env, { args });
 
 describe('checkin start-up', () => {
   it('when started with defaults, then it logs "Authentication enabled…" and then "Checkin receiver listening on port N.", and refuses anonymous checkins', async () => {
@@ -34,9 +18,9 @@ describe('checkin start-up', () => {
     expect(listening).toBeGreaterThan(enabled);
     expect(output).not.toMatch(/DISABLED/);
 
-    const lenBefore = await redis.client.xlen('ncc:checkins');
+    const lenBefore = await services.redis.client.xlen('ncc:checkins');
     expect((await checkin(service.url, { userId: 1, locationId: 1, starRating: 5 })).status).toBe(401);
-    expect(await redis.client.xlen('ncc:checkins')).toBe(lenBefore);
+    expect(await services.redis.client.xlen('ncc:checkins')).toBe(lenBefore);
     expect(await service.stop('SIGTERM')).toBe(0);
     expect(service.output()).toContain('Shutdown complete.');
   });
@@ -48,13 +32,13 @@ describe('checkin start-up', () => {
     expect(output).not.toContain('Authentication enabled');
     expect(output).toContain(`Checkin receiver listening on port ${service.port}.`);
 
-    const lenBefore = await redis.client.xlen('ncc:checkins');
+    const lenBefore = await services.redis.client.xlen('ncc:checkins');
     const res = await checkin(service.url, { userId: 5, locationId: 9001, starRating: 2 });
     expect(res.status).toBe(202);
     const { id } = (await res.json()) as { id: string };
-    const [[, fields]] = (await redis.client.xrange('ncc:checkins', id, id)) as [[string, string[]]];
+    const [[, fields]] = (await services.redis.client.xrange('ncc:checkins', id, id)) as [[string, string[]]];
     expect(fields.slice(0, 6)).toEqual(['userId', '5', 'locationId', '9001', 'starRating', '2']);
-    expect(await redis.client.xlen('ncc:checkins')).toBe(lenBefore + 1);
+    expect(await services.redis.client.xlen('ncc:checkins')).toBe(lenBefore + 1);
     // Validation and duplicate detection still apply without authentication.
     expect((await checkin(service.url, { userId: 5, locationId: 9001, starRating: 7 })).status).toBe(400);
     expect((await checkin(service.url, { userId: 5, locationId: 9001, starRating: 2 })).status).toBe(422);
@@ -69,12 +53,8 @@ describe('checkin start-up', () => {
   });
 
   it('when NODE_ENV=production and CHECKIN_AUTH=off, then the process refuses to start (exit 1) and never listens', async () => {
-    const service = await spawnService('checkin', { REDIS_URL: redis.url, NODE_ENV: 'production', CHECKIN_AUTH: 'off' }, { waitFor: null });
-    started.push(service);
-    const timer = setTimeout(() => void service.stop('SIGKILL'), 20_000);
-    const code = await service.exited;
-    clearTimeout(timer);
-    expect(code).toBe(1);
+    const service = await services.spawn('checkin', { NODE_ENV: 'production', CHECKIN_AUTH: 'off' }, { waitFor: null });
+    expect(await exitOf(service)).toBe(1);
     expect(service.output()).toMatch(/CHECKIN_AUTH=off.*refused.*NODE_ENV=production/);
     expect(service.output()).not.toMatch(/listening on port/);
   });

@@ -5,22 +5,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CHECKIN_STREAM, PROCESSOR_GROUP } from '@ncc/checkins';
-import { type SpawnedRedis, spawnRedis, until } from '@ncc/testing';
-import { ROOT, type ServiceProcess, spawnService } from '../../../test/support/services.js';
+import { until } from '@ncc/testing';
+import { exitOf, ROOT, useSpawnedServices } from '../../../test/support/services.js';
 
-let redis: SpawnedRedis;
-const started: ServiceProcess[] = [];
-
-beforeAll(async () => {
-  redis = await spawnRedis();
-});
-
-afterAll(async () => {
-  await Promise.all(started.map((s) => s.stop('SIGKILL')));
-  await redis?.stop();
-});
+const services = useSpawnedServices();
 
 describe('processor start-up', () => {
   it('when `pnpm processor` runs, then it is the command the tests spawn', () => {
@@ -29,15 +19,14 @@ describe('processor start-up', () => {
   });
 
   it('when started against a fresh Redis, then it creates the group, logs the listening line, answers /healthz and /readyz, and SIGTERM exits 0', async () => {
-    const service = await spawnService('processor', { REDIS_URL: redis.url, PROCESSOR_CONSUMER: 'startup-1' });
-    started.push(service);
+    const service = await services.spawn('processor', { PROCESSOR_CONSUMER: 'startup-1' });
     expect(service.output()).toContain(`Checkin processor listening on port ${service.port} (health and readiness only).`);
     await until('the group created', 10_000, () =>
       service.output().includes(`Created consumer group ${PROCESSOR_GROUP} on ${CHECKIN_STREAM} as consumer startup-1.`),
     );
-    const groups = (await redis.client.xinfo('GROUPS', CHECKIN_STREAM)) as string[][];
+    const groups = (await services.redis.client.xinfo('GROUPS', CHECKIN_STREAM)) as string[][];
     expect(groups.map((g) => g[g.indexOf('name') + 1])).toEqual([PROCESSOR_GROUP]);
-    expect(await redis.client.xlen(CHECKIN_STREAM)).toBe(0);
+    expect(await services.redis.client.xlen(CHECKIN_STREAM)).toBe(0);
 
     const health = await fetch(`${service.url}/healthz`);
     expect(health.status).toBe(200);
@@ -54,8 +43,7 @@ describe('processor start-up', () => {
   });
 
   it('when started again, then it joins the existing group', async () => {
-    const service = await spawnService('processor', { REDIS_URL: redis.url, PROCESSOR_CONSUMER: 'startup-2' });
-    started.push(service);
+    const service = await services.spawn('processor', { PROCESSOR_CONSUMER: 'startup-2' });
     await until('the group joined', 10_000, () =>
       service.output().includes(`Joined consumer group ${PROCESSOR_GROUP} on ${CHECKIN_STREAM} as consumer startup-2.`),
     );
@@ -63,14 +51,10 @@ describe('processor start-up', () => {
   });
 
   it('when PROCESSOR_BLOCK_MS is not below REDIS_COMMAND_TIMEOUT_MS, then it refuses to start (exit 1) naming PROCESSOR_BLOCK_MS on stderr and never listens', async () => {
-    const service = await spawnService('processor', { REDIS_URL: redis.url, PROCESSOR_BLOCK_MS: '2000', REDIS_COMMAND_TIMEOUT_MS: '1000' }, { waitFor: null });
-    started.push(service);
+    const service = await services.spawn('processor', { PROCESSOR_BLOCK_MS: '2000', REDIS_COMMAND_TIMEOUT_MS: '1000' }, { waitFor: null });
     let stderr = '';
     service.child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => void service.stop('SIGKILL'), 20_000);
-    const code = await service.exited;
-    clearTimeout(timer);
-    expect(code).toBe(1);
+    expect(await exitOf(service)).toBe(1);
     expect(stderr).toMatch(/PROCESSOR_BLOCK_MS: must be shorter than REDIS_COMMAND_TIMEOUT_MS \(2000 >= 1000\)/);
     expect(service.output()).not.toMatch(/listening on port/);
   });

@@ -1,5 +1,6 @@
-import { type CheckinEntry, DEAD_LETTER_STREAM, entryTime, parseEntry, PROCESSOR_GROUP } from '@ncc/checkins';
-import { isRedisUnavailable, type Logger } from '@ncc/service-kit';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type CheckinEntry, CHECKIN_STREAM, DEAD_LETTER_STREAM, entryTime, parseEntry, PROCESSOR_GROUP } from '@ncc/checkins';
+import { isRedisUnavailable, type Logger, reconnectDelay } from '@ncc/service-kit';
 import { type CheckinGroup, compareIds, type DeliveredEntry, type Maintenance } from '../data-access/checkin-group.js';
 import type { Effects } from '../data-access/effects.js';
 
@@ -18,8 +19,6 @@ export interface ProcessorSettings {
  * processor that was stopped while holding it); or moved to the dead-letter stream.
  */
 export type EntryOutcome = 'applied' | 'duplicate' | 'stale' | 'dead_lettered';
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * The processor's loop, one batch at a time: maintenance when due (trim + the marker floor, removal of
@@ -82,7 +81,8 @@ export class CheckinProcessor {
           lastWarning = Date.now();
           this.logger.warn('Redis did not answer; checkin processing pauses and retries.', { error: err instanceof Error ? err.message : String(err) });
         }
-        await sleep(Math.min(2000, 50 * 2 ** Math.min(failures, 6)));
+        // The Redis client's own reconnect backoff: jittered, at most 2 s.
+        await sleep(reconnectDelay(failures));
       }
     }
   }
@@ -92,7 +92,7 @@ export class CheckinProcessor {
     if (!this.groupReady) {
       const created = await this.group.ensureGroup();
       this.groupReady = true;
-      this.logger.info(`${created ? 'Created' : 'Joined'} consumer group ${PROCESSOR_GROUP} on ncc:checkins as consumer ${this.group.consumer}.`);
+      this.logger.info(`${created ? 'Created' : 'Joined'} consumer group ${PROCESSOR_GROUP} on ${CHECKIN_STREAM} as consumer ${this.group.consumer}.`);
     }
     const now = Date.now();
     if (now >= this.due.maintenance) {
@@ -136,8 +136,8 @@ export class CheckinProcessor {
     if (holder.group !== PROCESSOR_GROUP && compareIds(holder.bound, reading.bound) < 0 && Date.now() - this.lastHoldWarning > 60_000) {
       this.lastHoldWarning = Date.now();
       this.logger.warn(
-        `Consumer group "${holder.group}" has not acknowledged entries from ${holder.bound} on; ncc:checkins is not trimmed past them (${reading.length} entries kept). ` +
-          `If nothing reads that group any more: XGROUP DESTROY ncc:checkins ${holder.group}`,
+        `Consumer group "${holder.group}" has not acknowledged entries from ${holder.bound} on; ${CHECKIN_STREAM} is not trimmed past them (${reading.length} entries kept). ` +
+          `If nothing reads that group any more: XGROUP DESTROY ${CHECKIN_STREAM} ${holder.group}`,
       );
     }
   }
