@@ -1,7 +1,9 @@
 /**
  * `pnpm bench`: the services in production mode on a spawned redis-server, loaded with autocannon,
  * compared with a bare Express JSON endpoint measured in the same run. Prints one table, writes
- * bench/results/latest.json, marks each target met or missed. Then the checkin processor scenario
+ * bench/results/latest.json, marks each target met or missed. Then the observability overhead
+ * scenario (bench/lib/observability.ts): the checkin load against checkin with metrics off, metrics
+ * on, and metrics + tracing at 100 %, in interleaved rounds. Then the checkin processor scenario
  * (bench/lib/processor.ts): drain throughput with 1 and 2 processes, Redis commands per processed
  * entry, 202 → applied latency; reported, no targets.
  *
@@ -11,6 +13,9 @@
  *   pnpm bench --cpu-prof            also write V8 CPU profiles of both services to bench/results/profiles/
  *   pnpm bench --only checkin,me     a subset (the baseline always runs)
  *   pnpm bench --only processor      the checkin processor scenario (and the baseline)
+ *   pnpm bench --only observability  metrics/tracing overhead: checkin with METRICS_PORT=off, metrics on, metrics + tracing (and the baseline)
+ *   --rounds 5                       interleaved rounds of the observability scenario (default 3; 1 with --smoke)
+ *   OTEL_EXPORTER_OTLP_PROTOCOL=http/json pnpm bench --only observability   other OTEL_* variables reach the traced checkin
  *   pnpm bench --duration 1 --smoke  what the test suite runs: statuses checked, targets not enforced
  *   --source                         run the services from TypeScript source (tsx) instead of dist/
  *   --node-flags='--max-semi-space-size=64'   extra node flags for the services (the processor too)
@@ -28,6 +33,7 @@ import { log } from './lib/format.js';
 import { clustered, type Mode, ROOT, serviceArgs, type Started, startProcess } from './lib/processes.js';
 import { type ProcessorResults, runProcessorScenario } from './lib/processor.js';
 import { jsonReport, scenarioTable, textReport, unexpectedResponses } from './lib/report.js';
+import { type ObservabilityResults, runObservabilityScenario } from './lib/observability.js';
 import { type BenchSettings, runScenarios } from './lib/scenarios.js';
 import { evaluateTargets } from './lib/targets.js';
 import { logIn, seedBenchUsers } from './lib/users.js';
@@ -45,6 +51,8 @@ const { values: args } = parseArgs({
     'cpu-prof': { type: 'boolean', default: false },
     /** Extra node flags for both services, e.g. --node-flags=--max-semi-space-size=64 */
     'node-flags': { type: 'string' },
+    /** Interleaved rounds (a, b, c) of the observability scenario. */
+    rounds: { type: 'string' },
   },
 });
 
@@ -52,15 +60,18 @@ const durationS = Number(args.duration);
 const warmupS = args.warmup !== undefined ? Number(args.warmup) : args.smoke ? 0.5 : Math.min(3, durationS);
 const connections = Number(args.connections);
 const workers = Number(args.cluster);
+const rounds = Number(args.rounds ?? (args.smoke ? 1 : 3));
 const mode: Mode = args.source ? 'source' : 'dist';
 for (const [name, value] of [
   ['duration', durationS],
   ['warmup', warmupS],
   ['connections', connections],
   ['cluster', workers],
+  ['rounds', rounds],
 ] as const) {
   if (!Number.isFinite(value) || value < 0 || (name !== 'warmup' && value === 0)) throw new Error(`--${name} must be a positive number`);
 }
+if (!Number.isInteger(rounds)) throw new Error('--rounds must be a whole number');
 
 const SECRET = 'bench-session-secret-0123456789abcdefghijklmnop';
 const USERS = 250;
@@ -78,15 +89,13 @@ const profileDir = join(ROOT, 'bench/results/profiles');
 /** Extra node flags for every service process (auth, checkin, the processors). */
 const nodeFlags = [...(args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...(args['node-flags']?.split(/\s+/).filter(Boolean) ?? [])];
 
-/** auth, checkin (each as `workers` cluster workers when asked) and the baseline, on free ports. */
-async function startServers(redis: SpawnedRedis, processes: Started[]): Promise<{ auth: Started; checkin: Started; baseline: Started }> {
-  const [authPort, checkinPort, basePort] = await Promise.all([freePort(), freePort(), freePort()]);
-  if (args['cpu-prof']) mkdirSync(profileDir, { recursive: true });
+/** The environment of the auth and checkin processes. */
+function serviceEnv(redis: SpawnedRedis): Record<string, string> {
   const passThrough = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => /^(LOGIN_|RATE_LIMIT|CHECKIN_)/.test(k) && v !== undefined)) as Record<
     string,
     string
   >;
-  const serviceEnv = {
+  return {
     NODE_ENV: 'production',
     SESSION_SECRET: SECRET,
     LOG_LEVEL: 'warn',
@@ -99,14 +108,26 @@ async function startServers(redis: SpawnedRedis, processes: Started[]): Promise<
     CHECKIN_RATE_LIMIT_PER_USER: '1000000',
     ...passThrough,
   };
+}
+
+/** A checkin process (as `workers` cluster workers when asked) on a free port, `env` on top of the service env. */
+async function startCheckin(redis: SpawnedRedis, name: string, env: Record<string, string> = {}): Promise<Started> {
+  const port = await freePort();
+  return startProcess(
+    name,
+    clustered([...nodeFlags, ...serviceArgs('checkin', mode)], workers),
+    { ...serviceEnv(redis), ...env, CHECKIN_PORT: String(port) },
+    port,
+  );
+}
+
+/** auth, checkin (each as `workers` cluster workers when asked) and the baseline, on free ports. */
+async function startServers(redis: SpawnedRedis, processes: Started[]): Promise<{ auth: Started; checkin: Started; baseline: Started }> {
+  const [authPort, basePort] = await Promise.all([freePort(), freePort()]);
+  if (args['cpu-prof']) mkdirSync(profileDir, { recursive: true });
   const started = await Promise.all([
-    startProcess('auth', clustered([...nodeFlags, ...serviceArgs('auth', mode)], workers), { ...serviceEnv, AUTH_PORT: String(authPort) }, authPort),
-    startProcess(
-      'checkin',
-      clustered([...nodeFlags, ...serviceArgs('checkin', mode)], workers),
-      { ...serviceEnv, CHECKIN_PORT: String(checkinPort) },
-      checkinPort,
-    ),
+    startProcess('auth', clustered([...nodeFlags, ...serviceArgs('auth', mode)], workers), { ...serviceEnv(redis), AUTH_PORT: String(authPort) }, authPort),
+    startCheckin(redis, 'checkin'),
     startProcess('baseline', ['bench/baseline-server.mjs', String(basePort)], {}, basePort),
   ]);
   processes.push(...started);
@@ -129,34 +150,48 @@ async function main(): Promise<number> {
     const sessions = await logIn(servers.auth.url, Math.min(connections, USERS));
 
     const scenarios = await runScenarios(servers, sessions, hash, settings);
+    const observability: ObservabilityResults | null =
+      !settings.only || settings.only.has('observability')
+        ? await runObservabilityScenario({
+            redis,
+            sessions,
+            durationS,
+            warmupS,
+            connections,
+            rounds,
+            smoke: args.smoke,
+            startCheckin: (name, env) => startCheckin(redis, name, env),
+          })
+        : null;
     // Last, so its background processing never overlaps the HTTP scenarios (it resets the stream they filled).
     const processor: ProcessorResults | null =
       !settings.only || settings.only.has('processor')
         ? await runProcessorScenario({ redis, checkinUrl: servers.checkin.url, sessions, mode, nodeFlags, smoke: args.smoke })
         : null;
-    const targets = evaluateTargets(scenarios.results, scenarios.compareMs, settings.cores);
+    const targets = evaluateTargets(scenarios.results, scenarios.compareMs, settings.cores, observability);
 
     const table = scenarioTable(scenarios);
-    process.stdout.write(`${textReport(scenarios, targets, table, processor)}\n`);
+    process.stdout.write(`${textReport(scenarios, targets, table, processor, observability)}\n`);
     const report = jsonReport(
       {
         started,
         cores: settings.cores,
         loadAverageBefore: loadBefore.map((l) => Number(l.toFixed(2))),
         loadAverageAfter: loadavg().map((l) => Number(l.toFixed(2))),
-        options: { durationS, warmupS, connections, clusterWorkers: workers, servicesFrom: mode, smoke: args.smoke },
+        options: { durationS, warmupS, connections, clusterWorkers: workers, servicesFrom: mode, smoke: args.smoke, observabilityRounds: rounds },
       },
       scenarios,
       targets,
       table,
       processor,
+      observability,
     );
     const outPath = resolve(args.out);
     mkdirSync(dirname(outPath), { recursive: true });
     writeFileSync(outPath, `${JSON.stringify(report, null, 2)}\n`);
     log(`wrote ${outPath} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
 
-    if (unexpectedResponses(scenarios, processor) > 0) return 1;
+    if (unexpectedResponses(scenarios, processor, observability) > 0) return 1;
     const missed = targets.targets.filter((t) => !t.met);
     if (missed.length > 0 && !args.smoke) {
       log(`${missed.length} target(s) missed.`);

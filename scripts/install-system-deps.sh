@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
 # Installs the system packages the project needs when they are missing, with the platform's package
 # manager when this user may use it — apt-get as root, or through sudo (without a password, or at a
-# terminal where sudo can ask for it); Homebrew for redis-server on macOS — and says so as it happens.
-# When it may not, it prints one line naming what to install.
+# terminal where sudo can ask for it); Homebrew for redis-server and prometheus on macOS — and says
+# so as it happens. When it may not, it prints one line naming what to install.
 #
 #   bash scripts/install-system-deps.sh                what the tests need: redis-server (and redis-cli),
 #                                                      docker-compose (only to validate docker-compose.yml;
-#                                                      no Docker engine is installed or needed)
+#                                                      no Docker engine is installed or needed), prometheus
+#                                                      (only for its promtool, to validate
+#                                                      deploy/prometheus/prometheus.yml)
 #   bash scripts/install-system-deps.sh redis-server   what `pnpm start` needs
 #
-# Exit 1 when redis-server is still missing afterwards; a missing docker-compose is only reported
-# (test/compose.test.ts then skips outside CI, saying so, and fails in CI).
+# Exit 1 when redis-server is still missing afterwards; a missing docker-compose or promtool is only
+# reported (test/compose.test.ts, or the promtool checks of test/observability-config.test.ts, then
+# skip outside CI, saying so, and fail in CI).
 set -euo pipefail
 
 wanted=("$@")
-if [ "${#wanted[@]}" -eq 0 ]; then wanted=(redis-server docker-compose); fi
+if [ "${#wanted[@]}" -eq 0 ]; then wanted=(redis-server docker-compose prometheus); fi
 
 APT=""
 HOW=""
@@ -38,7 +41,8 @@ apt_install() { # apt_install <package>; set -e does not apply inside a conditio
   if [ -z "$updated" ]; then
     $APT update -qq && updated=yes || return 1
   fi
-  # --no-install-recommends: docker-compose would otherwise pull in the whole Docker engine.
+  # --no-install-recommends: docker-compose would otherwise pull in the whole Docker engine (and
+  # prometheus its node exporter).
   DEBIAN_FRONTEND=noninteractive $APT install -y -qq --no-install-recommends "$1" >/dev/null
 }
 
@@ -77,8 +81,13 @@ for want in "${wanted[@]}"; do
       # Debian's docker-compose 1.x validates a compose file without an engine (`docker-compose config -q`).
       if install_missing docker-compose docker-compose ""; then docker-compose version --short; fi
       ;;
+    prometheus)
+      # The Debian package brings both prometheus and promtool (`promtool check config`); where systemd
+      # runs, it also starts a server on 9090, which the tests never use.
+      if install_missing promtool prometheus prometheus; then promtool --version 2>&1 | sed -n 1p; fi
+      ;;
     *)
-      echo "install: unknown dependency '$want' (known: redis-server, docker-compose)" >&2
+      echo "install: unknown dependency '$want' (known: redis-server, docker-compose, prometheus)" >&2
       status=1
       ;;
   esac

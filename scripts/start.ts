@@ -145,6 +145,10 @@ function portOf(name: ServiceName): number {
   return { auth: config.AUTH_PORT, checkin: config.CHECKIN_PORT, processor: config.PROCESSOR_PORT }[name];
 }
 
+function metricsPortOf(name: ServiceName): number | 'off' {
+  return { auth: config.AUTH_METRICS_PORT, checkin: config.CHECKIN_METRICS_PORT, processor: config.PROCESSOR_METRICS_PORT }[name];
+}
+
 async function startService(name: ServiceName, redisUrl: string): Promise<Supervisor> {
   const service = new Supervisor({
     name,
@@ -158,6 +162,7 @@ async function startService(name: ServiceName, redisUrl: string): Promise<Superv
           AUTH_PORT: String(config.AUTH_PORT),
           CHECKIN_PORT: String(config.CHECKIN_PORT),
           PROCESSOR_PORT: String(config.PROCESSOR_PORT),
+          METRICS_PORT: String(metricsPortOf(name)),
         },
       }),
     policy: restartPolicy,
@@ -209,6 +214,15 @@ async function readyThenSupervise(service: Supervisor): Promise<void> {
   service.supervise();
 }
 
+/** Where each service's Prometheus metrics are (none when all are off). */
+function metricsLines(): string[] {
+  const urls = (['auth', 'checkin', 'processor'] as const).flatMap((name) => {
+    const port = metricsPortOf(name);
+    return port === 'off' ? [] : [`${name} http://localhost:${port}/metrics`];
+  });
+  return urls.length === 0 ? [] : [`  Metrics: ${urls.join('   ')}`];
+}
+
 function nextSteps(redisUrl: string): string {
   const auth = `http://localhost:${config.AUTH_PORT}`;
   const checkin = `http://localhost:${config.CHECKIN_PORT}`;
@@ -230,6 +244,7 @@ function nextSteps(redisUrl: string): string {
     `           curl -b cookies.txt ${checkin}/api/locations/1/stats`,
     `  Redis:   ${cli} --scan --pattern 'ncc:session:*'   |   ${cli} xlen ncc:checkins`,
     `           ${cli} hgetall ncc:user:${DEMO_USER_ID}   |   ${cli} hgetall ncc:location:1`,
+    ...metricsLines(),
     '',
     `Press Ctrl-C to stop everything started here${redisServer ? '' : ' (the Redis at REDIS_URL keeps running)'}.`,
   ].join('\n');

@@ -198,7 +198,8 @@ async function expectReadyWithJsonLogs(artifact: Artifact): Promise<void> {
 
 /** Start a compose service from its deployed tree and wait until its compose healthcheck passes. */
 async function startArtifact(name: string, dir: string, port: number, redisUrl: string): Promise<Artifact> {
-  const env = containerEnv(name, { REDIS_URL: redisUrl, [PORT_VAR[imageOf(name)]]: String(port) });
+  // METRICS_PORT 0: each container has its own network; here they share one, so a fixed port would clash.
+  const env = containerEnv(name, { REDIS_URL: redisUrl, [PORT_VAR[imageOf(name)]]: String(port), METRICS_PORT: '0' });
   const child = run(containerCommand(name), dir, env);
   children.add(child);
   let stdout = '';

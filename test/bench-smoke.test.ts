@@ -1,9 +1,11 @@
 /**
  * `pnpm bench` must not rot: run it for 1 s per scenario (services from source, so no build is
  * needed) and check that it completes, that every response had the expected status, and that the
- * report it writes holds every scenario with sane numbers — the checkin processor's too (a drain of a
- * few hundred entries with 1 and with 2 processes, 50 checkins for 202 → applied). Not a timed test:
- * throughput targets are printed and marked, never enforced here (--smoke).
+ * report it writes holds every scenario with sane numbers — the observability overhead's too (one
+ * round of checkin with metrics off, metrics on, metrics + tracing exporting to the bench's OTLP sink)
+ * and the checkin processor's (a drain of a few hundred entries with 1 and with 2 processes, 50
+ * checkins for 202 → applied). Not a timed test: throughput targets are printed and marked, never
+ * enforced here (--smoke).
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -19,7 +21,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 interface Report {
   ok: boolean;
-  options: { smoke: boolean; durationS: number };
+  options: { smoke: boolean; durationS: number; observabilityRounds: number };
   baselineRps: number;
   bcrypt: { compareMs: number; cores: number } | null;
   scenarios: {
@@ -37,6 +39,23 @@ interface Report {
   }[];
   targets: { name: string; met: boolean }[];
   table: string;
+  observability: {
+    rounds: number;
+    order: string[];
+    runs: { mode: string; round: number; rps: number }[];
+    modes: {
+      mode: string;
+      rps: number;
+      statuses: Record<string, number>;
+      unexpected: number;
+      cpuUsPerRequest: number;
+      ratio: number;
+      sink: { requests: number; bytes: number; spans: number };
+      spansPerCheckin: number;
+    }[];
+    table: string;
+    unexpected: number;
+  } | null;
   processor: {
     entriesPerRound: number;
     order: number[];
@@ -63,7 +82,7 @@ interface Report {
 }
 
 describe('pnpm bench --smoke', () => {
-  it('when run for 1 s per scenario, then it exits 0, every scenario got only its expected status, and the report has the table, Redis counts, targets and the processor numbers', async () => {
+  it('when run for 1 s per scenario, then it exits 0, every scenario got only its expected status, and the report has the table, Redis counts, targets, the observability overhead and the processor numbers', async () => {
     const out = join(dir, 'smoke.json');
     const { stdout } = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
       execFile(
@@ -75,11 +94,12 @@ describe('pnpm bench --smoke', () => {
     });
     expect(stdout).toContain('| scenario');
     expect(stdout).toMatch(/Targets:/);
+    expect(stdout).toContain('Observability overhead');
     expect(stdout).toContain('Checkin processor');
 
     const report = JSON.parse(readFileSync(out, 'utf8')) as Report;
     expect(report.ok).toBe(true);
-    expect(report.options).toMatchObject({ smoke: true, durationS: 1 });
+    expect(report.options).toMatchObject({ smoke: true, durationS: 1, observabilityRounds: 1 });
     const names = report.scenarios.map((s) => s.name);
     expect(names).toEqual(['baseline', 'checkin', 'checkin-401', 'me', 'baseline-2', 'healthz-idle', 'login', 'healthz-during-login']);
     for (const s of report.scenarios) {
@@ -109,7 +129,33 @@ describe('pnpm bench --smoke', () => {
       'Redis commands per 401',
       'login throughput',
       '/healthz p99 while logins run',
+      'checkin throughput with metrics on',
     ]);
+
+    // Observability overhead: one round of (a) METRICS_PORT=off, (b) metrics on, (c) metrics + tracing
+    // at 100 %. Every checkin a 202 in each; only (c) exported to the bench's OTLP sink, and its spans
+    // are every request's (http server, Express handler, the Redis GET and EVALSHA: ~4 per checkin).
+    const observability = report.observability;
+    expect(observability).not.toBeNull();
+    expect(observability!.order).toEqual(['a', 'b', 'c']);
+    expect(observability!.runs.map((r) => r.mode)).toEqual(['a', 'b', 'c']);
+    expect(observability!.modes.map((m) => m.mode)).toEqual(['a', 'b', 'c']);
+    expect(observability!.unexpected).toBe(0);
+    expect(observability!.table).toContain('(c) metrics+tracing');
+    const mode = Object.fromEntries(observability!.modes.map((m) => [m.mode, m]));
+    for (const m of observability!.modes) {
+      expect(m.rps, m.mode).toBeGreaterThan(0);
+      expect(m.cpuUsPerRequest, m.mode).toBeGreaterThan(0);
+      expect(m.unexpected, m.mode).toBe(0);
+      expect(Object.keys(m.statuses), m.mode).toEqual(['202']);
+      expect(m.ratio, m.mode).toBeGreaterThan(0);
+    }
+    expect(mode['a']!.ratio).toBe(1);
+    expect(mode['a']!.sink).toMatchObject({ requests: 0, spans: 0 });
+    expect(mode['b']!.sink).toMatchObject({ requests: 0, spans: 0 });
+    expect(mode['c']!.sink.requests).toBeGreaterThan(0);
+    expect(mode['c']!.sink.bytes).toBeGreaterThan(0);
+    expect(mode['c']!.spansPerCheckin).toBeGreaterThan(3);
 
     // The processor scenario: drains with 1 and 2 processes, each entry applied by two scripts
     // (user, location: one EVALSHA each) and acknowledged in batches; 202 → applied measured.

@@ -75,6 +75,16 @@ function ports(s: ResolvedService): { hostIp: string; published: string; target:
   });
 }
 
+/** Bind mounts as [source, target, mode?] (short syntax after resolution: absolute host path). */
+function mountsOf(s: ResolvedService): string[][] {
+  return (s.volumes ?? []).map((v) => (typeof v === 'string' ? v.split(':') : [v.source, v.target]));
+}
+
+/** Each Node service's METRICS_PORT (deploy/prometheus/prometheus.yml scrapes these). */
+const METRICS_PORTS = { auth: '9083', checkin: '9082', processor: '9084' };
+/** The `observability` profile. */
+const OBSERVABILITY = ['prometheus', 'grafana', 'jaeger'];
+
 const env = (s: ResolvedService, key: string): string | undefined => {
   const value = s.environment?.[key];
   return value === undefined || value === null ? undefined : String(value);
@@ -199,7 +209,7 @@ describe.skipIf(!available && !inCi)('docker-compose.yml, validated by docker-co
     const config = resolvedConfig();
     for (const [name, s] of Object.entries(config.services)) {
       if (s.build) continue; // built locally from this repository
-      expect(s.image, name).toMatch(/:[0-9][\w.-]*$/);
+      expect(s.image, name).toMatch(/:v?[0-9][\w.-]*$/); // prom/prometheus tags are v2.55.1 and the like
     }
     expect(service(config, 'redisinsight').profiles).toEqual(['tools']);
     for (const name of ['redis', 'seed', 'auth', 'checkin', 'processor', 'gateway']) expect(service(config, name).profiles, name).toBeUndefined();
@@ -214,7 +224,7 @@ describe.skipIf(!available && !inCi)('docker-compose.yml, validated by docker-co
     expect(processor.scale ?? processor.deploy?.replicas).toBe(2);
     // Health and readiness only: nothing to publish (and a fixed host port could not be shared by replicas).
     expect(processor.ports ?? []).toEqual([]);
-    expect(processor.expose).toEqual([env(processor, 'PROCESSOR_PORT')]);
+    expect(processor.expose).toEqual([env(processor, 'PROCESSOR_PORT'), env(processor, 'METRICS_PORT')]);
     expect(env(processor, 'PROCESSOR_PORT')).toBe('8084');
     expect(env(processor, 'HOST')).toBe('0.0.0.0');
     // Each replica its own consumer: the default (hostname-pid) is unique per container, so no fixed name here.
@@ -231,6 +241,88 @@ describe.skipIf(!available && !inCi)('docker-compose.yml, validated by docker-co
     expect(processor.volumes ?? []).toEqual([]);
     // The gateway fronts checkin only.
     expect(Object.keys(service(config, 'gateway').depends_on ?? {})).toEqual(['checkin']);
+  });
+
+  it('when resolved, then auth, checkin and the processor serve /metrics on METRICS_PORT (9083, 9082, 9084), exposed on the compose network but never published, nor routed by the gateway', () => {
+    const config = resolvedConfig();
+    for (const [name, port] of Object.entries(METRICS_PORTS)) {
+      const s = service(config, name);
+      expect(env(s, 'METRICS_PORT'), name).toBe(port);
+      expect(s.expose, name).toContain(port);
+      expect(
+        ports(s).map((p) => p.target),
+        name,
+      ).not.toContain(port);
+      // The metrics listener binds HOST like the API one: every interface of the container.
+      expect(env(s, 'HOST'), name).toBe('0.0.0.0');
+    }
+    // The gateway proxies the checkin API port only: /metrics is not reachable from the host through it.
+    const nginxConf = readFileSync(join(ROOT, 'deploy/nginx/gateway.conf'), 'utf8');
+    expect(nginxConf).not.toContain(METRICS_PORTS.checkin);
+  });
+
+  it('when resolved with nothing set, then auth, checkin and the processor send traces over OTLP/HTTP (protobuf) to the jaeger service; set empty, the endpoint is empty (tracing off); set, it is the given collector', () => {
+    for (const name of Object.keys(METRICS_PORTS)) {
+      const s = service(resolvedConfig(), name);
+      expect(env(s, 'OTEL_EXPORTER_OTLP_ENDPOINT'), name).toBe('http://jaeger:4318');
+      expect(env(s, 'OTEL_EXPORTER_OTLP_PROTOCOL'), name).toBe('http/protobuf');
+      // `OTEL_EXPORTER_OTLP_ENDPOINT= docker compose up`: `${VAR-default}` keeps the empty value.
+      expect(env(service(resolvedConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: '' }), name), 'OTEL_EXPORTER_OTLP_ENDPOINT'), name).toBe('');
+      const elsewhere = resolvedConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector.example:4318' });
+      expect(env(service(elsewhere, name), 'OTEL_EXPORTER_OTLP_ENDPOINT'), name).toBe('http://collector.example:4318');
+    }
+    expect(service(resolvedConfig(), 'jaeger').expose).toContain('4318');
+  });
+
+  it('when resolved, then Prometheus, Grafana and Jaeger are only in the "observability" profile, on pinned images, with their UIs published on 127.0.0.1 only and OTLP not published at all', () => {
+    const config = resolvedConfig();
+    for (const name of OBSERVABILITY) expect(service(config, name).profiles, name).toEqual(['observability']);
+
+    const prometheus = service(config, 'prometheus');
+    expect(prometheus.image).toMatch(/^prom\/prometheus:v[23]\.\d+\.\d+$/);
+    expect(ports(prometheus)).toEqual([{ hostIp: '127.0.0.1', published: '9090', target: '9090' }]);
+    expect(mountsOf(prometheus)).toContainEqual([join(ROOT, 'deploy/prometheus/prometheus.yml'), '/etc/prometheus/prometheus.yml', 'ro']);
+
+    const grafana = service(config, 'grafana');
+    expect(grafana.image).toMatch(/^grafana\/grafana:\d+\.\d+\.\d+$/);
+    expect(ports(grafana)).toEqual([{ hostIp: '127.0.0.1', published: '3000', target: '3000' }]);
+    expect(mountsOf(grafana)).toContainEqual([join(ROOT, 'deploy/grafana/provisioning'), '/etc/grafana/provisioning', 'ro']);
+    expect(mountsOf(grafana)).toContainEqual([join(ROOT, 'deploy/grafana/dashboards'), '/etc/grafana/dashboards', 'ro']);
+    // Anonymous visitors may look, not edit (the port is loopback only); admin/admin unless GRAFANA_ADMIN_PASSWORD.
+    expect(env(grafana, 'GF_AUTH_ANONYMOUS_ENABLED')).toBe('true');
+    expect(env(grafana, 'GF_AUTH_ANONYMOUS_ORG_ROLE')).toBe('Viewer');
+    expect(env(grafana, 'GF_SECURITY_ADMIN_PASSWORD')).toBe('admin');
+    expect(env(grafana, 'GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH')).toBe('/etc/grafana/dashboards/ncc.json');
+
+    const jaeger = service(config, 'jaeger');
+    expect(jaeger.image).toMatch(/^jaegertracing\/all-in-one:1\.\d+\.\d+$/);
+    expect(env(jaeger, 'COLLECTOR_OTLP_ENABLED')).toBe('true');
+    expect(ports(jaeger)).toEqual([{ hostIp: '127.0.0.1', published: '16686', target: '16686' }]);
+    expect(jaeger.expose).toEqual(['4318']);
+
+    // Nothing of the profile is reachable from other machines.
+    for (const name of OBSERVABILITY) for (const p of ports(service(config, name))) expect(p.hostIp, name).toBe('127.0.0.1');
+  });
+
+  it('when resolved with no profile, then the services `docker-compose up` starts do not include Prometheus, Grafana or Jaeger, and none of them waits for one', () => {
+    const listed = composeRun(['-f', COMPOSE_FILE, 'config', '--services']);
+    expect(listed.status, listed.stderr).toBe(0);
+    const config = resolvedConfig();
+    // docker-compose 1.29 lists every service here, whatever its profile (Compose v2 only the active
+    // ones): the services `up` starts with no --profile are those without `profiles`.
+    const started = listed.stdout
+      .split('\n')
+      .filter(Boolean)
+      .filter((name) => (service(config, name).profiles ?? []).length === 0);
+    expect(started).toEqual(['redis', 'secret', 'seed', 'auth', 'checkin', 'processor', 'gateway']);
+    for (const name of started) {
+      for (const dependency of Object.keys(service(config, name).depends_on ?? {})) expect(OBSERVABILITY, `${name} → ${dependency}`).not.toContain(dependency);
+    }
+    // With the profile, all three are there to start (and Grafana after Prometheus).
+    const withProfile = composeRun(['-f', COMPOSE_FILE, '--profile', 'observability', 'config', '--services']);
+    expect(withProfile.status, withProfile.stderr).toBe(0);
+    expect(withProfile.stdout.split('\n')).toEqual(expect.arrayContaining(OBSERVABILITY));
+    expect(Object.keys(service(config, 'grafana').depends_on ?? {})).toEqual(['prometheus']);
   });
 
   it('when the gateway config is read, then every path but its own health route goes to checkin: the checkin API and the stats read API alike', () => {

@@ -3,8 +3,8 @@
  * the real `pnpm auth` / `pnpm checkin` command in a child process.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SpawnedRedis, spawnRedis } from '@ncc/testing';
-import { exitOf, spawnService } from './support/services.js';
+import { metricValue, scrape, type SpawnedRedis, spawnRedis } from '@ncc/testing';
+import { exitOf, metricsUrlOf, spawnService } from './support/services.js';
 
 let redis: SpawnedRedis;
 
@@ -17,7 +17,7 @@ afterAll(async () => {
 });
 
 /** Start the service, expect it to exit by itself; returns its exit code and output. */
-async function startExpectingExit(name: 'auth' | 'checkin', env: Record<string, string>): Promise<{ code: number | string; output: string }> {
+async function startExpectingExit(name: 'auth' | 'checkin' | 'processor', env: Record<string, string>): Promise<{ code: number | string; output: string }> {
   const service = await spawnService(name, { REDIS_URL: redis.url, ...env }, { waitFor: null });
   const code = await exitOf(service);
   return { code, output: service.output() };
@@ -67,5 +67,45 @@ describe('start-up configuration', () => {
     expect(checkin.output()).toMatch(/warn.*SESSION_SECRET is not set: signing cookies with the public development secret/);
     expect(checkin.output()).toContain(`Checkin receiver listening on port ${checkin.port}.`);
     expect(await checkin.stop('SIGTERM')).toBe(0);
+  });
+});
+
+describe('METRICS_PORT', () => {
+  it('when METRICS_PORT is not a port or "off", then checkin exits 1 naming METRICS_PORT', async () => {
+    const { code, output } = await startExpectingExit('checkin', { METRICS_PORT: 'on' });
+    expect(code).toBe(1);
+    expect(output).toMatch(/METRICS_PORT: must be a port number \(0-65535\) or "off"/);
+  });
+
+  it('when METRICS_PORT is taken, then auth exits 1 saying so instead of serving without metrics', async () => {
+    const holder = await spawnService('checkin', { REDIS_URL: redis.url });
+    try {
+      const taken = new URL(metricsUrlOf(holder)).port;
+      const { code, output } = await startExpectingExit('auth', { METRICS_PORT: taken });
+      expect(code).toBe(1);
+      expect(output).toContain(`Could not listen on METRICS_PORT ${taken}`);
+      expect(output).not.toMatch(/listening on port/);
+    } finally {
+      await holder.stop('SIGTERM');
+    }
+  });
+
+  it('when METRICS_PORT=off, then the processor serves no metrics listener and says nothing about one, and still works', async () => {
+    const processor = await spawnService('processor', { REDIS_URL: redis.url, METRICS_PORT: 'off' });
+    try {
+      expect(processor.output()).not.toContain('Metrics at');
+      expect((await fetch(`${processor.url}/readyz`)).status).toBe(200);
+    } finally {
+      expect(await processor.stop('SIGTERM')).toBe(0);
+    }
+  });
+
+  it('when METRICS_PORT is a free port, then the listener answers GET /metrics there and stops with the service', async () => {
+    const auth = await spawnService('auth', { REDIS_URL: redis.url });
+    const url = metricsUrlOf(auth);
+    const samples = await scrape(url);
+    expect(metricValue(samples, 'ncc_redis_up')).toBe(1);
+    expect(await auth.stop('SIGTERM')).toBe(0);
+    await expect(fetch(url)).rejects.toThrow();
   });
 });

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, postJson, sleep, spawnRedis, type SpawnedRedis, until } from '@ncc/testing';
+import { freePort, metricValue, postJson, scrape, sleep, spawnRedis, type SpawnedRedis, until } from '@ncc/testing';
 import { checkin, createUsers, DEMO, login, ROOT } from './support/services.js';
 
 interface StartRun {
@@ -34,10 +34,24 @@ async function runStart(env: Record<string, string>): Promise<StartRun> {
   const authPort = env['AUTH_PORT'] ?? String(await freePort());
   const checkinPort = env['CHECKIN_PORT'] ?? String(await freePort());
   const processorPort = env['PROCESSOR_PORT'] ?? String(await freePort());
+  // Free metrics ports too: the defaults (9083/9082/9084) would clash between runs side by side.
+  const metricsPorts = {
+    AUTH_METRICS_PORT: String(await freePort()),
+    CHECKIN_METRICS_PORT: String(await freePort()),
+    PROCESSOR_METRICS_PORT: String(await freePort()),
+  };
   const child = spawn(process.execPath, ['--conditions=ncc-source', '--import', 'tsx', 'scripts/start.ts'], {
     cwd: ROOT,
     // Only what a shell would have plus the test's settings: nothing leaks in from the test runner.
-    env: { PATH: process.env['PATH'], HOME: process.env['HOME'], AUTH_PORT: authPort, CHECKIN_PORT: checkinPort, PROCESSOR_PORT: processorPort, ...env },
+    env: {
+      PATH: process.env['PATH'],
+      HOME: process.env['HOME'],
+      AUTH_PORT: authPort,
+      CHECKIN_PORT: checkinPort,
+      PROCESSOR_PORT: processorPort,
+      ...metricsPorts,
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   runs.add(child);
@@ -204,6 +218,13 @@ describe('pnpm start', () => {
     expect(output).toContain(`curl -b cookies.txt ${checkinShown}/api/locations/1/stats`);
     expect(output).toContain(`hgetall ncc:user:${DEMO.id}`);
     expect(output).toContain('hgetall ncc:location:1');
+    // Each service's metrics on its own port, all three named; they answer with the services' counters.
+    const metrics = /Metrics: auth (\S+)\s+checkin (\S+)\s+processor (\S+)/.exec(output);
+    expect(metrics, 'the Metrics line').not.toBeNull();
+    const [authMetrics, checkinMetrics, processorMetrics] = metrics!.slice(1).map((u) => u.replace('localhost', '127.0.0.1'));
+    expect(metricValue(await scrape(authMetrics!), 'ncc_logins_total', { outcome: 'succeeded' })).toBe(0);
+    expect(metricValue(await scrape(checkinMetrics!), 'ncc_redis_up')).toBe(1);
+    expect(metricValue(await scrape(processorMetrics!), 'ncc_processor_lag_entries')).toBeGreaterThanOrEqual(0);
     const processes = run.descendants();
     expect(processes).toEqual(['auth', 'checkin', 'processor'].map((n) => reportedPid(output, n)).sort((a, b) => a - b));
     expect((await fetch(`${run.processorUrl}/readyz`)).status).toBe(200);

@@ -82,7 +82,8 @@ async function waitForHttp(url: string, child: ChildProcess, output: () => strin
 export async function startProcess(name: string, args: string[], env: Record<string, string>, port: number): Promise<Started> {
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...env },
+    // METRICS_PORT 0 unless the scenario says: metrics on (the services' default) on a free port.
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', METRICS_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(child);

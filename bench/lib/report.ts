@@ -1,9 +1,11 @@
 /**
- * What a bench run prints (the scenario table, Redis commands per request, the targets, the checkin
- * processor's numbers) and the JSON it writes (bench/results/latest.json by default).
+ * What a bench run prints (the scenario table, Redis commands per request, the targets, the
+ * observability overhead table, the checkin processor's numbers) and the JSON it writes
+ * (bench/results/latest.json by default).
  */
 import { cpus } from 'node:os';
 import { fmt } from './format.js';
+import type { ObservabilityResults } from './observability.js';
 import type { ProcessorResults } from './processor.js';
 import type { ScenarioResults } from './scenarios.js';
 import type { TargetResults } from './targets.js';
@@ -15,7 +17,22 @@ export interface RunInfo {
   cores: number;
   loadAverageBefore: number[];
   loadAverageAfter: number[];
-  options: { durationS: number; warmupS: number; connections: number; clusterWorkers: number; servicesFrom: string; smoke: boolean };
+  options: {
+    durationS: number;
+    warmupS: number;
+    connections: number;
+    clusterWorkers: number;
+    servicesFrom: string;
+    smoke: boolean;
+    observabilityRounds: number;
+  };
+}
+
+/** Rows as an aligned Markdown table, the first column left-aligned, the others right-aligned. */
+function markdownTable(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  return [line(header), `|${widths.map((w, i) => (i === 0 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...rows.map(line)].join('\n');
 }
 
 /** The scenarios as a Markdown table, aligned (the same table docs/performance.md quotes). */
@@ -46,14 +63,66 @@ export function scenarioTable({ results }: ScenarioResults): string {
     s.cpuUsPerRequest > 0 ? fmt(s.cpuUsPerRequest) : '–',
     s.redisCpuUsPerRequest > 0 ? fmt(s.redisCpuUsPerRequest, 1) : '–',
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]): string => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
-  return [line(header), `|${widths.map((w, i) => (i === 0 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...rows.map(line)].join('\n');
+  return markdownTable(header, rows);
 }
 
-/** Responses with an unexpected status, connection errors and timeouts, over all scenarios (and the processor's latency checkins). */
-export const unexpectedResponses = ({ results }: ScenarioResults, processor: ProcessorResults | null = null): number =>
-  results.reduce((n, s) => n + s.unexpected, 0) + (processor?.unexpected ?? 0);
+/** The observability modes as a Markdown table (medians over the rounds; the same table docs/performance.md quotes). */
+export function observabilityTable({ modes }: ObservabilityResults): string {
+  const header = [
+    'mode',
+    'req/s',
+    'the rounds',
+    '× (a)',
+    '× (a) min–max',
+    'p99 ms',
+    'CPU µs/req',
+    'CPU × (a)',
+    'Redis CPU µs/req',
+    'OTLP requests',
+    'OTLP MB',
+    'spans/checkin',
+    'steal %',
+  ];
+  const rows = modes.map((m) => [
+    `(${m.mode}) ${m.name}`,
+    fmt(m.rps),
+    m.rpsRuns.map((r) => fmt(r)).join(' / '),
+    m.ratio.toFixed(3),
+    `${m.ratioMin.toFixed(3)}–${m.ratioMax.toFixed(3)}`,
+    String(m.p99Ms),
+    fmt(m.cpuUsPerRequest),
+    m.cpuRatio.toFixed(3),
+    fmt(m.redisCpuUsPerRequest, 1),
+    fmt(m.sink.requests),
+    fmt(m.sink.bytes / 1e6, 1),
+    m.spansPerCheckin.toFixed(2),
+    m.stealPercent.toFixed(1),
+  ]);
+  return markdownTable(header, rows);
+}
+
+/** The observability scenario's lines: what was run, the table, what the columns mean. */
+export function observabilityText(o: ObservabilityResults): string {
+  const otlp = Object.entries(o.tracingEnv)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
+  const other = o.modes.reduce((n, m) => n + m.sink.other, 0);
+  return [
+    `Observability overhead (checkin, authenticated → 202, ${o.connections} connections): ${o.rounds} interleaved round${o.rounds > 1 ? 's' : ''} of ` +
+      `${o.order.slice(0, 3).join(', ')} (${o.warmupS} s warm-up + ${o.durationS} s each), medians; × (a) paired within each round:`,
+    observabilityTable(o),
+    ...o.modes.map((m) => `  (${m.mode}) ${m.label}`),
+    `  (c) ran with ${otlp}. OTLP columns: what the bench's sink received in the mode's windows (warm-ups included); ` +
+      `spans/checkin = spans ÷ checkins answered in those windows. steal %: the machine's CPU time the hypervisor gave other guests during the runs (noisy neighbours).${other > 0 ? ` Not counted as exports: ${JSON.stringify(o.sinkOther)}.` : ''}`,
+  ].join('\n');
+}
+
+/** Responses with an unexpected status, connection errors and timeouts, over all scenarios (and the processor's latency checkins, the observability runs). */
+export const unexpectedResponses = (
+  { results }: ScenarioResults,
+  processor: ProcessorResults | null = null,
+  observability: ObservabilityResults | null = null,
+): number => results.reduce((n, s) => n + s.unexpected, 0) + (processor?.unexpected ?? 0) + (observability?.unexpected ?? 0);
 
 /** By command, most first; those below 0.001 per entry (the periodic maintenance) named together at the end. */
 function byCommand(counts: Record<string, number>): string {
@@ -85,9 +154,15 @@ export function processorText(p: ProcessorResults): string {
 }
 
 /** The text the bench prints on stdout. */
-export function textReport(scenarios: ScenarioResults, { targets }: TargetResults, table: string, processor: ProcessorResults | null = null): string {
+export function textReport(
+  scenarios: ScenarioResults,
+  { targets }: TargetResults,
+  table: string,
+  processor: ProcessorResults | null = null,
+  observability: ObservabilityResults | null = null,
+): string {
   const { results, baselineRuns, baselineRps } = scenarios;
-  const unexpected = unexpectedResponses(scenarios, processor);
+  const unexpected = unexpectedResponses(scenarios, processor, observability);
   const spread = baselineRuns.length === 2 ? Math.abs(baselineRuns[0]! - baselineRuns[1]!) / baselineRps : 0;
   const redisLines = results
     .filter((s) => !s.name.startsWith('healthz'))
@@ -108,6 +183,7 @@ export function textReport(scenarios: ScenarioResults, { targets }: TargetResult
     redisLines,
     'Targets:',
     targetLines,
+    ...(observability ? ['', observabilityText(observability)] : []),
     ...(processor ? ['', processorText(processor)] : []),
     unexpected > 0 ? `\nFAILED: ${unexpected} responses with an unexpected status, connection errors or timeouts.` : '',
   ].join('\n');
@@ -120,6 +196,7 @@ export function jsonReport(
   { targets, loginCeiling }: TargetResults,
   table: string,
   processor: ProcessorResults | null = null,
+  observability: ObservabilityResults | null = null,
 ) {
   const { results, baselineRuns, baselineRps, compareMs } = scenarios;
   const missed = targets.filter((t) => !t.met);
@@ -159,8 +236,10 @@ export function jsonReport(
     })),
     targets,
     table,
+    /** The observability overhead scenario (every run, the per-mode medians, its table); null when it did not run. */
+    observability: observability ? { ...observability, table: observabilityTable(observability) } : null,
     /** The checkin processor scenario; null when it did not run (--only without processor). */
     processor,
-    ok: unexpectedResponses(scenarios, processor) === 0 && (run.options.smoke || missed.length === 0),
+    ok: unexpectedResponses(scenarios, processor, observability) === 0 && (run.options.smoke || missed.length === 0),
   };
 }

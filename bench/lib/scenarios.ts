@@ -6,7 +6,7 @@
  */
 import type { SpawnedRedis } from '@ncc/testing';
 import { fmt, log } from './format.js';
-import { load, type LoadOptions, type LoadResult } from './load.js';
+import { load, type LoadOptions, type LoadRequest, type LoadResult } from './load.js';
 import { processCpuSeconds, type Started } from './processes.js';
 import { commandCounts, commandDelta, type CommandCounts, roundTripsPerRequest } from './redis-stats.js';
 import { BCRYPT_COST, bcryptjs, benchEmail, PASSWORD, type Session } from './users.js';
@@ -110,7 +110,24 @@ interface Context {
 
 // autocannon stops with up to `connections` requests in flight; the server still completes them.
 // Wait for that before counting anything else, or they land in the next scenario's numbers.
-const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 300));
+export const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 300));
+
+/** Location ids handed out so far in this bench run (one counter for every scenario, so no two checkins collide). */
+let locationId = 0;
+
+/** A body factory for `userId`: every call a location never used before in this run, so an accepted checkin (202), never a duplicate. */
+export const checkinBody = (userId: number) => (): string => {
+  locationId++;
+  return JSON.stringify({ userId, locationId, starRating: locationId % 6 });
+};
+
+/** The authenticated checkin load (the `checkin` scenario's): connection c checks in as session c (round robin), each body unique → 202. */
+export const authenticatedCheckins =
+  (sessions: Session[]) =>
+  (c: number): LoadRequest => {
+    const session = sessions[c % sessions.length]!;
+    return { method: 'POST', path: '/api/checkin', headers: { cookie: session.cookie }, body: checkinBody(session.userId) };
+  };
 
 const redisCpu = ({ redis }: Servers): number => (redis.pid === undefined ? 0 : processCpuSeconds(redis.pid));
 
@@ -250,11 +267,6 @@ export async function runScenarios(servers: Servers, sessions: Session[], hash: 
   const ctx: Context = { servers, settings };
   const wanted = (name: string): boolean => !settings.only || settings.only.has(name);
 
-  let locationId = 0;
-  const checkinBody = (userId: number) => (): string => {
-    locationId++;
-    return JSON.stringify({ userId, locationId, starRating: locationId % 6 });
-  };
   let loginUser = 0;
   const loginBody = (): string => {
     loginUser = (loginUser % settings.users) + 1;
@@ -292,7 +304,7 @@ export async function runScenarios(servers: Servers, sessions: Session[], hash: 
         {
           server: checkin,
           url: checkin.url,
-          request: (c) => ({ method: 'POST', path: '/api/checkin', headers: { cookie: session(c).cookie }, body: checkinBody(session(c).userId) }),
+          request: authenticatedCheckins(sessions),
         },
         () => post(`${checkin.url}/api/checkin`, checkinBody(session(0).userId)(), session(0).cookie),
       ),

@@ -3,6 +3,7 @@
  * with the neighbours): see docs/performance.md.
  */
 import { fmt } from './format.js';
+import type { ObservabilityResults } from './observability.js';
 import type { Scenario } from './scenarios.js';
 
 export interface Target {
@@ -18,8 +19,16 @@ export interface TargetResults {
   loginCeiling: number | null;
 }
 
+/** Checkin throughput with metrics on (tracing off) ÷ with METRICS_PORT=off, the median of the rounds' ratios. */
+export const METRICS_OVERHEAD_TARGET = 0.95;
+
 /** The targets of the scenarios that ran, in a fixed order; `compareMs` is one bcrypt compare's time. */
-export function evaluateTargets(results: Scenario[], compareMs: number | null, cores: number): TargetResults {
+export function evaluateTargets(
+  results: Scenario[],
+  compareMs: number | null,
+  cores: number,
+  observability: ObservabilityResults | null = null,
+): TargetResults {
   const byName = new Map(results.map((s) => [s.name, s]));
   const targets: Target[] = [];
   const checkinS = byName.get('checkin');
@@ -59,6 +68,15 @@ export function evaluateTargets(results: Scenario[], compareMs: number | null, c
       target: '< 20 ms',
       measured: `${health.load.p99} ms (p50 ${health.load.p50} ms; with no load: p99 ${idle?.load.p99 ?? '?'} ms)`,
       met: health.load.p99 < 20,
+    });
+  }
+  const metrics = observability?.modes.find((m) => m.mode === 'b');
+  if (observability && metrics) {
+    targets.push({
+      name: 'checkin throughput with metrics on',
+      target: `≥ ${METRICS_OVERHEAD_TARGET.toFixed(2)}× METRICS_PORT=off (median of ${observability.rounds} interleaved round${observability.rounds > 1 ? 's' : ''})`,
+      measured: `${metrics.ratio.toFixed(3)}× (rounds ${metrics.ratioMin.toFixed(3)}–${metrics.ratioMax.toFixed(3)}; CPU per request ${metrics.cpuRatio.toFixed(3)}×)`,
+      met: metrics.ratio >= METRICS_OVERHEAD_TARGET,
     });
   }
   return { targets, loginCeiling };

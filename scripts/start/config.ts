@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { DEFAULT_REDIS_URL, env, loadConfig, redisUrlSchema } from '@ncc/service-kit';
+import { DEFAULT_REDIS_URL, env, loadConfig, metricsPortEnv, redisUrlSchema } from '@ncc/service-kit';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -25,6 +25,10 @@ export const startEnvSchema = z.object({
   CHECKIN_PORT: env.port(8082),
   /** The checkin processor's /healthz and /readyz (it serves no API). */
   PROCESSOR_PORT: env.port(8084),
+  /** Each service's METRICS_PORT (GET /metrics), or off; one key each, as the three share this environment. */
+  AUTH_METRICS_PORT: metricsPortEnv(9083),
+  CHECKIN_METRICS_PORT: metricsPortEnv(9082),
+  PROCESSOR_METRICS_PORT: metricsPortEnv(9084),
   /** The services bind to loopback unless told otherwise: they run with a development secret and demo passwords. */
   HOST: z.string().min(1).default('127.0.0.1'),
 });

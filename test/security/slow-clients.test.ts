@@ -6,7 +6,17 @@
  * auth service, second-scale values. (Before the fix a trickled body was held 66 s + up to 30 s.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeRedis, ConfigError, createBaseApp, createRedisClient, loadConfig, type RunningServer, startServer, waitForRedis } from '@ncc/service-kit';
+import {
+  closeRedis,
+  ConfigError,
+  createBaseApp,
+  createRedisClient,
+  loadConfig,
+  type RunningServer,
+  ServiceMetrics,
+  startServer,
+  waitForRedis,
+} from '@ncc/service-kit';
 import { captureLogs, type SpawnedRedis, spawnRedis, until } from '@ncc/testing';
 import { createAuthApp, createPasswordHasher } from '../../services/auth/src/app.js';
 import { authEnvSchema } from '../../services/auth/src/config.js';
@@ -37,7 +47,7 @@ beforeAll(async () => {
   const config = loadConfig(authEnvSchema, { SESSION_SECRET: TEST_SECRET, NODE_ENV: 'test', REDIS_URL: redis.url, ...TIMEOUTS });
   const client = createRedisClient(config, logs.logger);
   await waitForRedis(client, 10_000);
-  const service = createAuthApp({ config, logger: logs.logger, redis: client, hasher: createPasswordHasher(config) });
+  const service = createAuthApp({ config, logger: logs.logger, redis: client, metrics: new ServiceMetrics(true), hasher: createPasswordHasher(config) });
   server = await startServer(service.app, 0, '127.0.0.1', config);
   closeApp = async () => {
     await server.close(2000);

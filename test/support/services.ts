@@ -15,6 +15,7 @@ import {
   type RedisClient,
   type RunningServer,
   type ServiceApp,
+  ServiceMetrics,
   startServer,
   waitForRedis,
 } from '@ncc/service-kit';
@@ -38,6 +39,7 @@ export interface StartedService {
   port: number;
   logs: CapturedLogs;
   redis: RedisClient;
+  metrics: ServiceMetrics;
   close(): Promise<void>;
 }
 
@@ -46,7 +48,7 @@ type Env = Record<string, string | undefined>;
 async function startInProcess<A extends ServiceApp>(
   name: string,
   env: Env,
-  build: (logs: CapturedLogs, redis: RedisClient) => A | Promise<A>,
+  build: (logs: CapturedLogs, redis: RedisClient, metrics: ServiceMetrics) => A | Promise<A>,
   redisConfig: BaseConfig,
 ): Promise<StartedService & { app: A }> {
   const logs = captureLogs(name);
@@ -56,10 +58,14 @@ async function startInProcess<A extends ServiceApp>(
     logs.logger,
   );
   await waitForRedis(redis, 10_000);
-  const service = await build(logs, redis);
+  // As runService makes them: measured, with ncc_redis_up; read with `metrics.scrape()`.
+  const metrics = new ServiceMetrics(true);
+  metrics.watchRedis(redis, { up: true });
+  const service = await build(logs, redis, metrics);
   const server: RunningServer = await startServer(service.app, 0, '127.0.0.1', redisConfig);
   return {
     app: service,
+    metrics,
     url: server.url,
     port: server.port,
     logs,
@@ -80,13 +86,13 @@ export function startAuth(redisUrl: string, env: Env = {}, options: { hasher?: (
   const config = loadConfig(authEnvSchema, { SESSION_SECRET: TEST_SECRET, NODE_ENV: 'test', ...env, REDIS_URL: redisUrl });
   // The production hasher (worker pool, overload → 503) unless a test wraps it, e.g. to count compares.
   const hasher = (options.hasher ?? createPasswordHasher)(config);
-  return startInProcess('auth', env, (logs, redis) => createAuthApp({ config, logger: logs.logger, redis, hasher }), config);
+  return startInProcess('auth', env, (logs, redis, metrics) => createAuthApp({ config, logger: logs.logger, redis, metrics, hasher }), config);
 }
 
 /** The checkin app in this process on a free port (Cluster / Sentinel: as for startAuth). */
 export function startCheckin(redisUrl: string, env: Env = {}): Promise<StartedService> {
   const config = loadConfig(checkinEnvSchema, { SESSION_SECRET: TEST_SECRET, NODE_ENV: 'test', ...env, REDIS_URL: redisUrl });
-  return startInProcess('checkin', env, (logs, redis) => createCheckinApp({ config, logger: logs.logger, redis }), config);
+  return startInProcess('checkin', env, (logs, redis, metrics) => createCheckinApp({ config, logger: logs.logger, redis, metrics }), config);
 }
 
 export type StartedProcessor = StartedService & { app: ProcessorApp };
@@ -97,7 +103,7 @@ export type StartedProcessor = StartedService & { app: ProcessorApp };
  */
 export function startProcessor(redisUrl: string, env: Env = {}): Promise<StartedProcessor> {
   const config = loadConfig(processorEnvSchema, { NODE_ENV: 'test', ...env, REDIS_URL: redisUrl });
-  return startInProcess('processor', env, (logs, redis) => createProcessorApp({ config, logger: logs.logger, redis }), config);
+  return startInProcess('processor', env, (logs, redis, metrics) => createProcessorApp({ config, logger: logs.logger, redis, metrics }), config);
 }
 
 export interface TestUser {
@@ -302,6 +308,8 @@ export async function spawnService(
       SESSION_SECRET: TEST_SECRET,
       NODE_ENV: 'test',
       HOST: '127.0.0.1',
+      // A free one: the fixed defaults would clash between the processes tests run side by side.
+      METRICS_PORT: '0',
       ...env,
       [PORT_KEY[name]]: port,
     },
@@ -346,6 +354,13 @@ export async function spawnService(
       return exited;
     },
   };
+}
+
+/** The URL of the process's GET /metrics, from its start-up line (spawnService gives it METRICS_PORT 0: a free port). */
+export function metricsUrlOf(service: ServiceProcess): string {
+  const url = /Metrics at (http:\/\/\S+\/metrics)/.exec(service.output())?.[1];
+  if (!url) throw new Error(`no "Metrics at" line in the output:\n${service.output()}`);
+  return url;
 }
 
 /** For a process expected to exit by itself (a refused configuration): its exit code; SIGKILL after `timeoutMs`. */

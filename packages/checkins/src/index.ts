@@ -6,9 +6,11 @@ export {
   DEAD_LETTER_STREAM,
   ENTRY_FIELDS,
   entrySchema,
+  entryTraceparent,
   entryTime,
   type ParsedEntry,
   parseEntry,
   PROCESSOR_GROUP,
+  TRACEPARENT_FIELD,
 } from './stream.js';
 export { appliedKey, locationKey, type LocationStats, StatsRepository, userKey, type UserStats } from './stats.js';

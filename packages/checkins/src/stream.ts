@@ -9,6 +9,18 @@ import { z } from 'zod';
 export const CHECKIN_STREAM = 'ncc:checkins';
 export const ENTRY_FIELDS = ['userId', 'locationId', 'starRating', 'receivedAt'] as const;
 
+/**
+ * Appended after ENTRY_FIELDS when the checkin request was traced: its W3C traceparent, so that the
+ * processor's span for the entry continues the request's trace. Optional; readers that do not know it ignore it.
+ */
+export const TRACEPARENT_FIELD = 'traceparent';
+
+/** The entry's traceparent field, if it has one (a flat field/value list, as Redis returns it). */
+export function entryTraceparent(fields: readonly string[]): string | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === TRACEPARENT_FIELD) return fields[i + 1];
+  return undefined;
+}
+
 /** The processors' consumer group (created at their start with MKSTREAM, from the stream's first entry). */
 export const PROCESSOR_GROUP = 'checkinProcessors';
 

@@ -4,6 +4,7 @@ import { type CrossSiteOptions, crossSiteGuard } from './cross-site.js';
 import { errorHandler, notFoundHandler } from './errors.js';
 import { createBaseApp, healthRoutes, requestId } from './http.js';
 import type { Logger } from './logger.js';
+import type { ServiceMetrics } from './metrics.js';
 import type { RedisClient } from './redis.js';
 
 /** What a service's composition root hands back to runService (and to the tests). */
@@ -16,6 +17,8 @@ export interface ServiceApp {
 export interface ServiceFrameOptions {
   redis: RedisClient;
   logger: Logger;
+  /** Times every request (http_request_duration_seconds), first of all. */
+  metrics: ServiceMetrics;
   /** Exact number of reverse proxies in front (TRUST_PROXY). */
   trustProxy: number;
   crossSite: CrossSiteOptions;
@@ -26,12 +29,14 @@ export interface ServiceFrameOptions {
 }
 
 /**
- * The frame every ncc service shares, in this order: request id, helmet's security headers, `head`,
+ * The frame every ncc service shares, in this order: the request timer (metrics), request id, helmet's security headers, `head`,
  * the cross-site guard (CSRF/CORS, decision 011), /healthz and /readyz (never behind a session or a
  * body parser), the service's routes, then 404 and the one error handler that maps errors to JSON.
  */
-export function createServiceFrame({ redis, logger, trustProxy, crossSite, head = [], routes }: ServiceFrameOptions): Express {
+export function createServiceFrame({ redis, logger, metrics, trustProxy, crossSite, head = [], routes }: ServiceFrameOptions): Express {
   const app = createBaseApp({ trustProxy });
+  const timer = metrics.httpTimer();
+  if (timer) app.use(timer);
   app.use(requestId);
   app.use(helmet());
   for (const handler of head) app.use(handler);

@@ -6,6 +6,8 @@ export { type CrossSiteOptions, crossSiteEnvShape, crossSiteGuard } from './cros
 export { AppError, type AppErrorOptions, type ErrorBody, errorHandler, httpErrors, notFoundHandler } from './errors.js';
 export { createBaseApp, DEFAULT_BODY_LIMIT, healthRoutes, jsonBody, optionalJsonBody, requestId, type RunningServer, startServer } from './http.js';
 export { createLogger, type Logger } from './logger.js';
+export { metricsPortEnv, ServiceMetrics, startMetricsServer, UNMATCHED_ROUTE } from './metrics.js';
+export { activeTraceIds, currentTraceparent, inSpan, SpanKind, type SpanOptions } from './trace-context.js';
 export { ConfigError, type CrossKeyRule, env, withRules } from './env.js';
 export {
   closeRedis,

@@ -1,5 +1,6 @@
 import winston from 'winston';
 import { currentClientRequestId, currentRequestId } from './context.js';
+import { activeTraceIds } from './trace-context.js';
 
 export type Logger = winston.Logger;
 
@@ -31,6 +32,9 @@ const withRequestId = winston.format((info) => {
   if (requestId && info['requestId'] === undefined) info['requestId'] = requestId;
   const clientRequestId = currentClientRequestId();
   if (clientRequestId && info['clientRequestId'] === undefined) info['clientRequestId'] = clientRequestId;
+  // Inside a traced request or entry: the ids that find its trace (tracing off: never set).
+  const trace = activeTraceIds();
+  if (trace && info['trace_id'] === undefined) Object.assign(info, trace);
   return info;
 });
 

@@ -6,17 +6,23 @@ import { createLogger, type Logger } from './logger.js';
 import { closeRedis, createRedisClient, type RedisClient, waitForRedis } from './redis.js';
 import type { ServiceApp } from './app.js';
 import { type RunningServer, startServer } from './http.js';
+import { ServiceMetrics, startMetricsServer } from './metrics.js';
+import { stopTracing } from './tracing.js';
 
 export interface ServiceParts<C> {
   config: C;
   logger: Logger;
   redis: RedisClient;
+  /** This process's metrics; runService serves them on METRICS_PORT. */
+  metrics: ServiceMetrics;
 }
 
 export interface ServiceDefinition<S extends z.ZodType<BaseConfig>> {
   name: string;
   schema: S;
   port: (config: z.infer<S>) => number;
+  /** METRICS_PORT: GET /metrics on its own listener, or 'off' (nothing measured or served). */
+  metricsPort: (config: z.infer<S>) => number | 'off';
   /** Runs after config and before Redis: refuse unsafe settings, warn about demo ones. */
   checkConfig?: (config: z.infer<S>, logger: Logger) => void;
   /** The service's composition root: builds everything once; `close` runs after the HTTP drain, before Redis closes. */
@@ -92,6 +98,7 @@ export async function runService<S extends z.ZodType<BaseConfig>>(definition: Se
 
   let redis: RedisClient | undefined;
   let running: RunningServer | undefined;
+  let metricsServer: RunningServer | undefined;
   let service: ServiceApp | undefined;
   let stopping = false;
   let crashed = false;
@@ -110,6 +117,8 @@ export async function runService<S extends z.ZodType<BaseConfig>>(definition: Se
     const closed = running.close(config.SHUTDOWN_TIMEOUT_MS);
     logger.info(announcement);
     await closed;
+    // Scraped until the API has drained: the last scrape still sees the requests of the drain.
+    await metricsServer?.close(1000);
     let failed = false;
     try {
       await service?.close();
@@ -118,6 +127,8 @@ export async function runService<S extends z.ZodType<BaseConfig>>(definition: Se
       logger.error('Clean-up on shutdown failed.', { error: describeThrown(err) });
     }
     await closeRedis(redis);
+    // The spans of the last requests, at most 2 s.
+    await stopTracing();
     // Read only now: an uncaught error during a SIGTERM drain still makes the exit a crash.
     const code = crashed || failed ? CRASH_EXIT_CODE : 0;
     logger.info(code === 0 ? 'Shutdown complete.' : `Shutdown complete; exiting with code ${code}.`);
@@ -168,7 +179,10 @@ export async function runService<S extends z.ZodType<BaseConfig>>(definition: Se
   process.on('unhandledRejection', (reason) => onUncaught('Unhandled promise rejection.', reason));
   process.on('uncaughtException', (err, origin) => onUncaught(origin === 'unhandledRejection' ? 'Unhandled promise rejection.' : 'Uncaught exception.', err));
 
+  const metricsPort = definition.metricsPort(config);
+  const metrics = new ServiceMetrics(metricsPort !== 'off');
   redis = createRedisClient(config, logger);
+  metrics.watchRedis(redis, { up: true });
   const started = Date.now();
   try {
     await waitForRedis(redis, config.REDIS_STARTUP_TIMEOUT_MS);
@@ -180,7 +194,7 @@ export async function runService<S extends z.ZodType<BaseConfig>>(definition: Se
   if (Date.now() - started > 1000) logger.info('Redis is reachable now.');
 
   try {
-    service = await definition.createApp({ config, logger, redis });
+    service = await definition.createApp({ config, logger, redis, metrics });
   } catch (err) {
     logger.error('Start-up failed.', { error: describeThrown(err) });
     redis.disconnect();
@@ -194,9 +208,20 @@ export async function runService<S extends z.ZodType<BaseConfig>>(definition: Se
     redis.disconnect();
     process.exit(1);
   }
+  if (metricsPort !== 'off') {
+    try {
+      metricsServer = await startMetricsServer(metrics, metricsPort, config.HOST);
+    } catch (err) {
+      logger.error(`Could not listen on METRICS_PORT ${metricsPort}: ${err instanceof Error ? err.message : String(err)}`);
+      running.server.close();
+      redis.disconnect();
+      process.exit(1);
+    }
+  }
   if (crashed) {
     // An uncaught error while the server was starting: it already decided to exit.
     running.server.close();
+    metricsServer?.server.close();
     return;
   }
 
@@ -204,5 +229,6 @@ export async function runService<S extends z.ZodType<BaseConfig>>(definition: Se
   process.on('SIGINT', () => void stop('SIGINT received, shutting down gracefully.'));
   // Announced only once the signal handlers are in place: a supervisor (or test) that signals as soon
   // as it reads this line gets a graceful stop, not Node's default kill.
+  if (metricsServer) logger.info(`Metrics at ${metricsServer.url}/metrics (METRICS_PORT).`);
   logger.info(definition.listeningMessage(running.port));
 }

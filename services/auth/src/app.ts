@@ -26,14 +26,25 @@ export interface AuthAppParts extends ServiceParts<AuthConfig> {
 }
 
 /** The auth service's composition root: every object is made here, once. */
-export function createAuthApp({ config, logger, redis, hasher }: AuthAppParts): ServiceApp {
+/** Sessions ended before they expired, per audit event (logout-all ends `ended` of them at once). */
+const endsSessions = { logout: 1, 'session.revoked': 1, 'session.evicted': 1 } as const;
+
+export function createAuthApp({ config, logger, redis, metrics, hasher }: AuthAppParts): ServiceApp {
   const settings = sessionSettings(config);
   // Make the dummy hash now, so the first unknown-email login costs one compare like any other.
   void hasher.warmUp?.().catch(() => undefined);
   const serializer = createSerializer(logger, settings.absoluteTimeoutSeconds);
   const index = new UserSessionIndex(redis, settings, serializer);
   const visits = new VisitsRepository(redis);
-  const audit = new AuditLog(logger, config.AUDIT_HASH_SALT);
+  const logins = metrics.outcomeCounter('ncc_logins_total', 'POST /login attempts by outcome.', ['succeeded', 'failed', 'rate_limited', 'unavailable']);
+  const revoked = metrics.counter(
+    'ncc_sessions_revoked_total',
+    'Sessions ended before their expiry: logouts, revocations, log-out-everywhere (each session it ends) and evictions past MAX_SESSIONS_PER_USER.',
+  );
+  const audit = new AuditLog(logger, config.AUDIT_HASH_SALT, (event, fields) => {
+    if (event === 'logout_all') revoked.inc(typeof fields['ended'] === 'number' ? fields['ended'] : 1);
+    else if (event in endsSessions) revoked.inc();
+  });
   const login = new LoginService({
     users: new UsersRepository(redis),
     passwords: hasher,
@@ -57,6 +68,7 @@ export function createAuthApp({ config, logger, redis, hasher }: AuthAppParts): 
   const app = createServiceFrame({
     redis,
     logger,
+    metrics,
     trustProxy: config.TRUST_PROXY,
     // CSRF/CORS (decision 011): GET /logout changes state, so it is guarded like the POSTs.
     crossSite: { allowedOrigins: config.ALLOWED_ORIGINS, alsoGuard: ['GET /logout'] },
@@ -69,7 +81,13 @@ export function createAuthApp({ config, logger, redis, hasher }: AuthAppParts): 
     ],
     routes: [
       createSessionMiddleware({ settings, redis, logger, serializer, index }),
-      authRoutes({ login, visits: visitCounter, settings }),
+      authRoutes({
+        login,
+        visits: visitCounter,
+        settings,
+        // Counted by the answer: 200 signed in, 401 wrong credentials, 429 over a limit, 503 Redis or bcrypt overloaded.
+        countLogins: metrics.countOutcomes(logins, { 200: 'succeeded', 401: 'failed', 429: 'rate_limited', 503: 'unavailable' }),
+      }),
       sessionRoutes({ userSessions: new UserSessions(index, visits, audit), settings }),
     ],
   });

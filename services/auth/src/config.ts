@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { baseEnvSchema, crossSiteEnvShape, env } from '@ncc/service-kit';
+import { baseEnvSchema, crossSiteEnvShape, env, metricsPortEnv } from '@ncc/service-kit';
 import { sessionEnvShape } from '@ncc/session';
 import { BCRYPT_COST } from './domain/passwords.js';
 
@@ -8,6 +8,7 @@ export const authEnvSchema = baseEnvSchema.safeExtend({
   ...sessionEnvShape,
   ...crossSiteEnvShape,
   AUTH_PORT: env.port(8083),
+  METRICS_PORT: metricsPortEnv(9083),
   /** bcrypt cost for new hashes and for the dummy compare; below 10 is refused. */
   BCRYPT_ROUNDS: env.int(BCRYPT_COST.default, BCRYPT_COST.min, BCRYPT_COST.max),
   /** Brute-force limits (docs/decisions/010-login-rate-limits.md): failures per (email, IP) per window… */

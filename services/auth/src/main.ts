@@ -1,17 +1,6 @@
-import { checkListenAddress, runService } from '@ncc/service-kit';
-import { checkSessionConfig } from '@ncc/session';
-import { createAuthApp, createPasswordHasher } from './app.js';
-import { authEnvSchema } from './config.js';
+// Tracing first (when OTEL_EXPORTER_OTLP_ENDPOINT is set): an ES module is instrumented only if it is
+// loaded after OpenTelemetry's loader hook, so the service itself is imported only once it is in place.
+import { startTracing } from '@ncc/service-kit/tracing';
 
-await runService({
-  name: 'auth',
-  schema: authEnvSchema,
-  port: (config) => config.AUTH_PORT,
-  checkConfig: (config, logger) => {
-    checkSessionConfig(config, logger);
-    checkListenAddress(config, logger);
-  },
-  // bcrypt runs on a worker-thread pool; the app closes it on shutdown, after in-flight logins finished.
-  createApp: (parts) => createAuthApp({ ...parts, hasher: createPasswordHasher(parts.config) }),
-  listeningMessage: (port) => `Authentication service listening on port ${port}.`,
-});
+await startTracing('auth');
+await import('./service.js');

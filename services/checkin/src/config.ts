@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { baseEnvSchema, crossSiteEnvShape, env } from '@ncc/service-kit';
+import { baseEnvSchema, crossSiteEnvShape, env, metricsPortEnv } from '@ncc/service-kit';
 import { sessionEnvShape } from '@ncc/session';
 
 /** Everything the checkin receiver reads from the environment, parsed once at start-up. */
@@ -7,6 +7,7 @@ export const checkinEnvSchema = baseEnvSchema.safeExtend({
   ...sessionEnvShape,
   ...crossSiteEnvShape,
   CHECKIN_PORT: env.port(8082),
+  METRICS_PORT: metricsPortEnv(9082),
   /** "off" accepts checkins without a session — demos only; refused when NODE_ENV=production. */
   CHECKIN_AUTH: z.enum(['on', 'off']).default('on'),
   CHECKIN_DUPLICATE_WINDOW_S: env.int(86_400, 1, 365 * 86_400),

@@ -15,8 +15,9 @@ export interface ProcessorApp extends ServiceApp {
  * and maintenance, and one of its own for the blocking XREADGROUP (a blocked connection answers
  * nothing else). HTTP serves /healthz and /readyz only.
  */
-export async function createProcessorApp({ config, logger, redis }: ServiceParts<ProcessorConfig>, reader?: RedisClient): Promise<ProcessorApp> {
+export async function createProcessorApp({ config, logger, redis, metrics }: ServiceParts<ProcessorConfig>, reader?: RedisClient): Promise<ProcessorApp> {
   const blocking = reader ?? createRedisClient(config, logger);
+  metrics.watchRedis(blocking);
   await waitForRedis(blocking, config.REDIS_STARTUP_TIMEOUT_MS);
   const processor = new CheckinProcessor(
     new CheckinGroup(redis, blocking, config.PROCESSOR_CONSUMER),
@@ -31,7 +32,22 @@ export async function createProcessorApp({ config, logger, redis }: ServiceParts
     },
     logger,
   );
-  const app = createServiceFrame({ redis, logger, trustProxy: config.TRUST_PROXY, crossSite: { allowedOrigins: [] }, routes: [] });
+  metrics.outcomeCounterOf(
+    'ncc_processor_entries_total',
+    'Stream entries by outcome: applied, duplicate (applied before: a redelivery), stale (acknowledged long ago), dead_lettered; claimed counts entries taken over from a dead consumer.',
+    () => processor.counts,
+  );
+  metrics.gauge(
+    'ncc_processor_lag_entries',
+    "Entries in ncc:checkins not yet delivered to the group (Redis's XINFO lag; read every PROCESSOR_TRIM_INTERVAL_MS).",
+    () => processor.last?.lag ?? undefined,
+  );
+  metrics.gauge(
+    'ncc_processor_pending_entries',
+    'Entries delivered to the group and not yet acknowledged, all consumers (read every PROCESSOR_TRIM_INTERVAL_MS).',
+    () => processor.last?.pending,
+  );
+  const app = createServiceFrame({ redis, logger, metrics, trustProxy: config.TRUST_PROXY, crossSite: { allowedOrigins: [] }, routes: [] });
   const done = processor.start();
   return {
     app,

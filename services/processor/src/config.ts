@@ -1,12 +1,14 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { baseEnvSchema, env, withRules } from '@ncc/service-kit';
+import { baseEnvSchema, env, metricsPortEnv, withRules } from '@ncc/service-kit';
 
 /** Everything the checkin processor reads from the environment, parsed once at start-up. */
 export const processorEnvSchema = withRules(
   baseEnvSchema.safeExtend({
     /** Health and readiness only (/healthz, /readyz): the processor serves no API. */
     PROCESSOR_PORT: env.port(8084),
+    /** GET /metrics (entries by outcome, lag, pending, Redis). */
+    METRICS_PORT: metricsPortEnv(9084),
     /** This replica's consumer name in the group; unique per process (default: hostname-pid). */
     PROCESSOR_CONSUMER: z
       .string()

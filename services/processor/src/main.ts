@@ -1,13 +1,6 @@
-import { runService } from '@ncc/service-kit';
-import { createProcessorApp } from './app.js';
-import { processorEnvSchema } from './config.js';
+// Tracing first (when OTEL_EXPORTER_OTLP_ENDPOINT is set): an ES module is instrumented only if it is
+// loaded after OpenTelemetry's loader hook, so the service itself is imported only once it is in place.
+import { startTracing } from '@ncc/service-kit/tracing';
 
-// A programmer error inside the processing loop rejects the app's `done` promise; nobody handles it,
-// so it reaches runService as an unhandled rejection: logged with its stack, exit 1, restarted.
-await runService({
-  name: 'processor',
-  schema: processorEnvSchema,
-  port: (config) => config.PROCESSOR_PORT,
-  createApp: (parts) => createProcessorApp(parts),
-  listeningMessage: (port) => `Checkin processor listening on port ${port} (health and readiness only).`,
-});
+await startTracing('processor');
+await import('./service.js');

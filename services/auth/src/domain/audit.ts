@@ -26,6 +26,8 @@ export class AuditLog {
   constructor(
     private readonly logger: Logger,
     salt?: string,
+    /** Told of every event after it is logged (the business metrics count them). */
+    private readonly observe?: (event: AuditEvent, fields: AuditFields) => void,
   ) {
     this.salt = salt ? Buffer.from(salt, 'utf8') : randomBytes(32);
   }
@@ -45,5 +47,6 @@ export class AuditLog {
       ...fields,
       ...(sid !== undefined ? { sessionHash: this.sessionHash(sid) } : {}),
     });
+    this.observe?.(event, fields);
   }
 }

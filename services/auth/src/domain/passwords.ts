@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
+import { inSpan } from '@ncc/service-kit';
 import type { BcryptTask, BcryptWorkerData } from './bcrypt-worker.js';
 
 /** bcrypt ignores bytes past 72; longer passwords are refused at validation instead of truncated. */
@@ -105,7 +106,9 @@ export class BcryptHasher implements PasswordHasher {
     if (pool.queueSize >= (this.options.maxQueue ?? 1000)) {
       return Promise.reject(this.options.overloaded?.() ?? new HasherOverloadedError());
     }
-    return pool.run(task);
+    // A span per compare/hash (queue wait + work): a slow login shows whether bcrypt or Redis took the time.
+    // The same name for a real and a dummy compare, as everything else about them is the same.
+    return inSpan(`bcrypt.${task.op}`, {}, () => pool.run(task));
   }
 
   async hash(password: string): Promise<string> {

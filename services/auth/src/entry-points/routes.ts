@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import type { Request, Response } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import { Router } from 'express';
 import { httpErrors, jsonBody, optionalJsonBody, parseBody } from '@ncc/service-kit';
 import { clearSessionCookie, currentUser, requestSession, requireSendableCookie, requireUser, type SessionSettings, truncateUserAgent } from '@ncc/session';
@@ -11,16 +11,18 @@ export interface AuthRouteDeps {
   login: LoginService;
   visits: VisitCounter;
   settings: SessionSettings;
+  /** ncc_logins_total by the status POST /login answers with. */
+  countLogins: RequestHandler;
 }
 
 /** POST /login, GET|POST /logout, GET /me, GET /visits: parse, call the use case, answer. */
-export function authRoutes({ login, visits, settings }: AuthRouteDeps): Router {
+export function authRoutes({ login, visits, settings, countLogins }: AuthRouteDeps): Router {
   const router = Router();
 
   // Secure cookies over plain HTTP: refused before anything is read or written (decision 013).
   const sendableCookie = requireSendableCookie(settings);
 
-  router.post('/login', sendableCookie, ...jsonBody(), async (req, res) => {
+  router.post('/login', countLogins, sendableCookie, ...jsonBody(), async (req, res) => {
     const { email, password } = parseBody(loginBodySchema, req.body);
     const user = await login.login({ email, password, ip: req.ip, userAgent: truncateUserAgent(req.get('user-agent')) }, requestSession(req));
     res.status(200).json({ user });

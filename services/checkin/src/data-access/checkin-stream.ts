@@ -1,6 +1,6 @@
 import type { Result } from 'ioredis';
-import { CHECKIN_STREAM } from '@ncc/checkins';
-import type { RedisClient } from '@ncc/service-kit';
+import { CHECKIN_STREAM, TRACEPARENT_FIELD } from '@ncc/checkins';
+import { currentTraceparent, type RedisClient } from '@ncc/service-kit';
 
 export { CHECKIN_STREAM };
 
@@ -43,7 +43,8 @@ export type AppendResult =
  * One atomic step, one round trip: forget the user's checkins older than both windows; refuse a
  * duplicate; refuse while the stream is at its cap (back-pressure: XLEN, O(1)); refuse past the rate
  * limit (a sliding-window log over the same set: the accepted checkins of the last rateWindow); else
- * XADD (fields in the stream contract's order, ENTRY_FIELDS), remember it, trim the set to its most recent maxRecent members
+ * XADD (fields in the stream contract's order, ENTRY_FIELDS, then the request's traceparent when it
+ * is traced), remember it, trim the set to its most recent maxRecent members
  * and let it expire when both windows have passed. The set is written after the XADD, so a failed XADD
  * leaves nothing behind to block a retry. Time is Redis's (TIME), so replicas with skewed clocks agree.
  * Duplicates are checked first: a client retrying a 503 learns its first attempt was stored (422)
@@ -64,8 +65,14 @@ if redis.call('ZCOUNT', key, now - rateWindow, '+inf') >= rate then
   local oldest = redis.call('ZRANGEBYSCORE', key, now - rateWindow, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
   return {'rate_limited', tostring(tonumber(oldest[2]) + rateWindow - now)}
 end
-local id = redis.call('XADD', KEYS[2], '*',
-  'userId', ARGV[7], 'locationId', ARGV[8], 'starRating', ARGV[9], 'receivedAt', ARGV[10])
+local id
+if ARGV[11] then
+  id = redis.call('XADD', KEYS[2], '*',
+    'userId', ARGV[7], 'locationId', ARGV[8], 'starRating', ARGV[9], 'receivedAt', ARGV[10], '${TRACEPARENT_FIELD}', ARGV[11])
+else
+  id = redis.call('XADD', KEYS[2], '*',
+    'userId', ARGV[7], 'locationId', ARGV[8], 'starRating', ARGV[9], 'receivedAt', ARGV[10])
+end
 redis.call('ZADD', key, now, member)
 redis.call('ZREMRANGEBYRANK', key, 0, -maxRecent - 1)
 redis.call('PEXPIRE', key, keep)
@@ -88,6 +95,7 @@ declare module 'ioredis' {
       locationId: number,
       starRating: number,
       receivedAt: number,
+      ...traceparent: string[]
     ): Result<[string, string?], Context>;
   }
 }
@@ -110,6 +118,7 @@ export class CheckinStream {
   }
 
   async append(checkin: Checkin, receivedAt: number): Promise<AppendResult> {
+    const traceparent = currentTraceparent();
     const [outcome, value] = await this.redis.nccAcceptCheckin(
       recentCheckinsKey(checkin.userId),
       CHECKIN_STREAM,
@@ -123,6 +132,7 @@ export class CheckinStream {
       checkin.locationId,
       checkin.starRating,
       receivedAt,
+      ...(traceparent === undefined ? [] : [traceparent]),
     );
     if (outcome === 'accepted') return { outcome, id: value! };
     if (outcome === 'rate_limited') return { outcome, retryAfterMs: Number(value) };

@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import { type RequestHandler, Router } from 'express';
 import { jsonBody, type Logger, parseBody } from '@ncc/service-kit';
 import { currentUser, requireSessionUser, type SessionReader } from '@ncc/session';
 import { type CheckinService, checkinBodySchema } from '../domain/checkins.js';
@@ -10,14 +10,16 @@ export interface CheckinRouteDeps {
   /** undefined when authentication is switched off. */
   reader: SessionReader | undefined;
   logger: Logger;
+  /** ncc_checkins_total by the status POST /api/checkin answers with. */
+  countCheckins: RequestHandler;
 }
 
-export function checkinRoutes({ checkins, stats, reader, logger }: CheckinRouteDeps): Router {
+export function checkinRoutes({ checkins, stats, reader, logger, countCheckins }: CheckinRouteDeps): Router {
   const router = Router();
   // The session is checked first: a request without one is refused before its body is even read,
   // and without a cookie it costs no Redis call at all.
   const authenticate = (what: string) => (reader ? [requireSessionUser(reader, () => logger.debug(`Rejecting ${what} - no valid user session found.`))] : []);
-  router.post('/api/checkin', ...authenticate('checkin'), ...jsonBody(), async (req, res) => {
+  router.post('/api/checkin', countCheckins, ...authenticate('checkin'), ...jsonBody(), async (req, res) => {
     const checkin = parseBody(checkinBodySchema, req.body);
     const id = await checkins.accept(checkin, reader ? currentUser(req) : undefined);
     res.status(202).json({ id });

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type CheckinEntry, CHECKIN_STREAM, DEAD_LETTER_STREAM, entryTime, parseEntry, PROCESSOR_GROUP } from '@ncc/checkins';
-import { isRedisUnavailable, type Logger, reconnectDelay } from '@ncc/service-kit';
+import { type CheckinEntry, CHECKIN_STREAM, DEAD_LETTER_STREAM, entryTime, entryTraceparent, parseEntry, PROCESSOR_GROUP } from '@ncc/checkins';
+import { inSpan, isRedisUnavailable, type Logger, reconnectDelay, SpanKind } from '@ncc/service-kit';
 import { type CheckinGroup, compareIds, type DeliveredEntry, type Maintenance } from '../data-access/checkin-group.js';
 import type { Effects } from '../data-access/effects.js';
 
@@ -145,9 +145,31 @@ export class CheckinProcessor {
   private async handle(entries: DeliveredEntry[]): Promise<void> {
     if (entries.length === 0) return;
     const floor = this.floor;
-    const outcomes = await Promise.all(entries.map((entry) => this.process(entry, floor)));
+    const outcomes = await Promise.all(entries.map((entry) => this.traced(entry, floor)));
     await this.group.ack(entries.map((entry) => entry.id));
     for (const outcome of outcomes) this.counts[outcome]++;
+  }
+
+  /**
+   * One entry in a span of its own (a consumer span, OpenTelemetry's messaging conventions) that
+   * continues the checkin request's trace when the entry carries its traceparent; the effect scripts'
+   * Redis spans are its children. With tracing off this is the API's no-op.
+   */
+  private traced(delivered: DeliveredEntry, floor: number): Promise<EntryOutcome> {
+    const attributes = {
+      'messaging.system': 'redis',
+      'messaging.operation.type': 'process',
+      'messaging.destination.name': CHECKIN_STREAM,
+      'messaging.consumer.group.name': PROCESSOR_GROUP,
+      'messaging.message.id': delivered.id,
+      'ncc.deliveries': delivered.deliveries,
+    };
+    return inSpan(`process ${CHECKIN_STREAM}`, { kind: SpanKind.CONSUMER, attributes, traceparent: entryTraceparent(delivered.fields) }, async (span) => {
+      const outcome = await this.process(delivered, floor);
+      span.setAttribute('ncc.outcome', outcome);
+      this.logger.debug(`Checkin entry ${delivered.id}: ${outcome}.`);
+      return outcome;
+    });
   }
 
   private async process(delivered: DeliveredEntry, floor: number): Promise<EntryOutcome> {
