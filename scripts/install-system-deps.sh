@@ -1,23 +1,31 @@
 #!/usr/bin/env bash
 # Installs the system packages the project needs when they are missing, with the platform's package
 # manager when this user may use it — apt-get as root, or through sudo (without a password, or at a
-# terminal where sudo can ask for it); Homebrew for redis-server and prometheus on macOS — and says
-# so as it happens. When it may not, it prints one line naming what to install.
+# terminal where sudo can ask for it); Homebrew for redis-server, prometheus and nginx on macOS — and
+# says so as it happens. When it may not, it prints one line naming what to install.
 #
 #   bash scripts/install-system-deps.sh                what the tests need: redis-server (and redis-cli),
 #                                                      docker-compose (only to validate docker-compose.yml;
 #                                                      no Docker engine is installed or needed), prometheus
 #                                                      (only for its promtool, to validate
-#                                                      deploy/prometheus/prometheus.yml)
+#                                                      deploy/prometheus/prometheus.yml), nginx (Debian's
+#                                                      nginx-light: the gateway test runs
+#                                                      deploy/nginx/gateway.conf in it), chromium (for
+#                                                      the browser tests)
 #   bash scripts/install-system-deps.sh redis-server   what `pnpm start` needs
 #
-# Exit 1 when redis-server is still missing afterwards; a missing docker-compose or promtool is only
-# reported (test/compose.test.ts, or the promtool checks of test/observability-config.test.ts, then
-# skip outside CI, saying so, and fail in CI).
+# Exit 1 when redis-server is still missing afterwards; a missing docker-compose, promtool, nginx or
+# chromium is only reported (the tests that need one — test/compose.test.ts, the promtool checks of
+# test/observability-config.test.ts, test/gateway/nginx.e2e.test.ts, the browser tests — then skip
+# outside CI, saying so, and fail in CI).
 set -euo pipefail
 
 wanted=("$@")
-if [ "${#wanted[@]}" -eq 0 ]; then wanted=(redis-server docker-compose prometheus); fi
+if [ "${#wanted[@]}" -eq 0 ]; then wanted=(redis-server docker-compose prometheus nginx chromium); fi
+
+# Debian installs nginx in /usr/sbin, which a normal user's PATH often lacks: look there too, so an
+# installed nginx is found (and not installed again). test/gateway/nginx.e2e.test.ts looks there as well.
+case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH="$PATH:/usr/sbin" ;; esac
 
 APT=""
 HOW=""
@@ -42,7 +50,7 @@ apt_install() { # apt_install <package>; set -e does not apply inside a conditio
     $APT update -qq && updated=yes || return 1
   fi
   # --no-install-recommends: docker-compose would otherwise pull in the whole Docker engine (and
-  # prometheus its node exporter).
+  # prometheus its node exporter, chromium a set of fonts and desktop integration).
   DEBIAN_FRONTEND=noninteractive $APT install -y -qq --no-install-recommends "$1" >/dev/null
 }
 
@@ -86,8 +94,18 @@ for want in "${wanted[@]}"; do
       # runs, it also starts a server on 9090, which the tests never use.
       if install_missing promtool prometheus prometheus; then promtool --version 2>&1 | sed -n 1p; fi
       ;;
+    nginx)
+      # nginx-light: the smallest Debian build with what deploy/nginx/gateway.conf uses (proxy, map,
+      # static files); it provides the `nginx` binary. Debian's package may start a server on port 80,
+      # which the tests never use.
+      if install_missing nginx nginx-light nginx; then nginx -v 2>&1; fi
+      ;;
+    chromium)
+      # A headless browser for the browser tests of the gateway's page; Homebrew has it only as a cask.
+      if install_missing chromium chromium ""; then chromium --version 2>/dev/null || true; fi
+      ;;
     *)
-      echo "install: unknown dependency '$want' (known: redis-server, docker-compose, prometheus)" >&2
+      echo "install: unknown dependency '$want' (known: redis-server, docker-compose, prometheus, nginx, chromium)" >&2
       status=1
       ;;
   esac

@@ -8,7 +8,8 @@
  * 2. The demo users, unless user 77 already exists (the same idempotent seed as `pnpm seed`).
  * 3. auth, checkin and the checkin processor as child processes (exactly what `pnpm auth` /
  *    `pnpm checkin` / `pnpm processor` run), their lines prefixed with their names, until all three
- *    answer /readyz; then the next steps.
+ *    answer /readyz; then the gateway (`pnpm gateway`: the web page, auth and checkin on one origin,
+ *    GATEWAY_PORT) until it answers /gateway/healthz; then the next steps.
  * 4. A service that exits on its own once it was ready (a crash: exit 1 after an uncaught error) is
  *    restarted on the same port after 0.5 s, 1 s, 2 s, … (scripts/start/supervisor.ts); after more than
  *    NCC_RESTART_LIMIT (5) crashes within 60 s everything is stopped and the script exits 1. A service
@@ -139,14 +140,53 @@ async function chooseRedis(installed = false): Promise<string> {
 }
 
 /** The processes `pnpm start` supervises: each one is `services/<name>/src/main.ts`, as `pnpm <name>` runs it. */
-type ServiceName = 'auth' | 'checkin' | 'processor';
+type ServiceName = 'auth' | 'checkin' | 'processor' | 'gateway';
+/** The three that use Redis and serve metrics (the gateway does neither). */
+type RedisServiceName = Exclude<ServiceName, 'gateway'>;
 
 function portOf(name: ServiceName): number {
-  return { auth: config.AUTH_PORT, checkin: config.CHECKIN_PORT, processor: config.PROCESSOR_PORT }[name];
+  return { auth: config.AUTH_PORT, checkin: config.CHECKIN_PORT, processor: config.PROCESSOR_PORT, gateway: config.GATEWAY_PORT }[name];
 }
 
-function metricsPortOf(name: ServiceName): number | 'off' {
+function metricsPortOf(name: RedisServiceName): number | 'off' {
   return { auth: config.AUTH_METRICS_PORT, checkin: config.CHECKIN_METRICS_PORT, processor: config.PROCESSOR_METRICS_PORT }[name];
+}
+
+/** Where a process answers once it can serve: the services once Redis answers; the gateway, which has no Redis to wait for, once it listens. */
+function readyPathOf(name: ServiceName): string {
+  return name === 'gateway' ? '/gateway/healthz' : '/readyz';
+}
+
+/** The address the processes here are reached at: HOST, or loopback when HOST means every interface. */
+function reachableHost(): string {
+  const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+function envOf(name: ServiceName, redisUrl: string): NodeJS.ProcessEnv {
+  if (name === 'gateway') {
+    return {
+      ...process.env,
+      HOST: config.HOST,
+      GATEWAY_PORT: String(config.GATEWAY_PORT),
+      AUTH_URL: `http://${reachableHost()}:${config.AUTH_PORT}`,
+      CHECKIN_URL: `http://${reachableHost()}:${config.CHECKIN_PORT}`,
+    };
+  }
+  // TRUST_PROXY stays at the services' default, 0, although the gateway is a proxy in front of them:
+  // their own ports stay open on the same loopback as the gateway (for Postman and curl), so trusting
+  // one proxy hop would let any direct client choose the X-Forwarded-For that the audit log and the
+  // per-address limits use. Nothing needs it: the gateway keeps the browser's Host, so the cross-site
+  // guard sees the page's origin as the service's own anyway, and every client here is local.
+  return {
+    ...process.env,
+    REDIS_URL: redisUrl,
+    HOST: config.HOST,
+    AUTH_PORT: String(config.AUTH_PORT),
+    CHECKIN_PORT: String(config.CHECKIN_PORT),
+    PROCESSOR_PORT: String(config.PROCESSOR_PORT),
+    METRICS_PORT: String(metricsPortOf(name)),
+  };
 }
 
 async function startService(name: ServiceName, redisUrl: string): Promise<Supervisor> {
@@ -155,22 +195,14 @@ async function startService(name: ServiceName, redisUrl: string): Promise<Superv
     launch: () =>
       launch(name, process.execPath, ['--conditions=ncc-source', '--import', 'tsx', `services/${name}/src/main.ts`], {
         cwd: ROOT,
-        env: {
-          ...process.env,
-          REDIS_URL: redisUrl,
-          HOST: config.HOST,
-          AUTH_PORT: String(config.AUTH_PORT),
-          CHECKIN_PORT: String(config.CHECKIN_PORT),
-          PROCESSOR_PORT: String(config.PROCESSOR_PORT),
-          METRICS_PORT: String(metricsPortOf(name)),
-        },
+        env: envOf(name, redisUrl),
       }),
     policy: restartPolicy,
     report: complain,
     mayRestart: () => !stopping,
     onRestarted: (process, attempt) => {
       say(`${name} restarted (pid ${process.pid}; attempt ${attempt} of ${restartPolicy.maxRestarts}).`);
-      void waitReady(process, portOf(name)).then(
+      void waitReady(process, name).then(
         () => say(`${name} is ready again.`),
         // Exited again: the supervisor has said so. Still running but not ready: say that.
         (err: unknown) => {
@@ -191,12 +223,11 @@ async function startService(name: ServiceName, redisUrl: string): Promise<Superv
   return service;
 }
 
-async function waitReady(service: Pick<Managed, 'name' | 'running'>, port: number): Promise<void> {
-  const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/readyz`;
+async function waitReady(service: Pick<Managed, 'running'>, name: ServiceName): Promise<void> {
+  const url = `http://${reachableHost()}:${portOf(name)}${readyPathOf(name)}`;
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (Date.now() < deadline) {
-    if (!service.running()) throw new StartError(`${service.name} exited before it was ready; see its [${service.name}] lines above.`);
+    if (!service.running()) throw new StartError(`${name} exited before it was ready; see its [${name}] lines above.`);
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
       if (res.ok) return;
@@ -205,12 +236,12 @@ async function waitReady(service: Pick<Managed, 'name' | 'running'>, port: numbe
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new StartError(`${service.name} was not ready within ${READY_TIMEOUT_MS / 1000} s (${url}).`);
+  throw new StartError(`${name} was not ready within ${READY_TIMEOUT_MS / 1000} s (${url}).`);
 }
 
 /** Ready once: from then on a crash of the service means a restart, not the end of `pnpm start`. */
 async function readyThenSupervise(service: Supervisor): Promise<void> {
-  await waitReady(service, portOf(service.name as ServiceName));
+  await waitReady(service, service.name as ServiceName);
   service.supervise();
 }
 
@@ -227,13 +258,15 @@ function nextSteps(redisUrl: string): string {
   const auth = `http://localhost:${config.AUTH_PORT}`;
   const checkin = `http://localhost:${config.CHECKIN_PORT}`;
   const processor = `http://localhost:${config.PROCESSOR_PORT}`;
+  const gateway = `http://localhost:${config.GATEWAY_PORT}`;
   const redisPort = new URL(redisUrl).port || '6379';
   const cli = `redis-cli${redisPort === '6379' ? '' : ` -p ${redisPort}`}`;
   const defaultPorts = config.AUTH_PORT === 8083 && config.CHECKIN_PORT === 8082;
   return [
-    `Ready: auth ${auth}, checkin ${checkin}, Redis ${redactUrl(redisUrl)}${redisServer ? ` (started here, data in ${shown(config.NCC_DATA_DIR)})` : ''}, processor ${processor} (health only).`,
+    `Ready: auth ${auth}, checkin ${checkin}, Redis ${redactUrl(redisUrl)}${redisServer ? ` (started here, data in ${shown(config.NCC_DATA_DIR)})` : ''}, processor ${processor} (health only), gateway ${gateway} (the page, auth and checkin on one origin).`,
     '',
     'Next steps:',
+    `  Browser: Open ${gateway} in a browser and log in as al.appelhof@example.com / secret123.`,
     '  Postman: Import -> postman/ncc.postman_collection.json and postman/local.postman_environment.json,',
     `           select the "ncc local" environment, then Run collection.${defaultPorts ? '' : ` (Set authUrl=${auth} and checkinUrl=${checkin} in it first.)`}`,
     '  curl:    log in as the demo user, keeping the session cookie in cookies.txt:',
@@ -258,6 +291,8 @@ try {
   const started = await Promise.all((['auth', 'checkin', 'processor'] as const).map((name) => startService(name, redisUrl)));
   say(await seeded);
   await Promise.all(started.map(readyThenSupervise));
+  // The gateway last: once it answers, the page it serves finds auth and checkin ready behind it.
+  if (!stopping) await readyThenSupervise(await startService('gateway', redisUrl));
   if (!stopping) say(nextSteps(redisUrl));
 } catch (err) {
   if (!stopping) {

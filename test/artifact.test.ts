@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { AUTH_PATHS } from '@ncc/gateway';
 import { cookiePair, freePort, postJson, sessionKeyOf, sleep, type SpawnedRedis, spawnRedis, until } from '@ncc/testing';
 import { DEMO, ROOT } from './support/services.js';
 
@@ -420,15 +421,22 @@ describe('auth and checkin started as docker-compose.yml starts them', () => {
   });
 });
 
-describe('two checkin replicas behind a round-robin proxy (the compose gateway in miniature)', () => {
-  /** A reverse proxy like the nginx gateway: alternates between backends, sets X-Forwarded-*. */
-  function startProxy(backends: () => number[]): Promise<{ url: string; served: number[]; close(): Promise<void> }> {
-    const served: number[] = [];
-    let next = 0;
+describe('auth and checkin replicas behind a round-robin proxy (the compose gateway in miniature)', () => {
+  type Group = 'auth' | 'checkin';
+  /**
+   * A reverse proxy like the nginx gateway's :8080 server: the auth paths to the auth replicas, every
+   * other path to the checkin replicas, alternating within each; X-Forwarded-* set from what it saw,
+   * overwriting whatever the client sent, as nginx does.
+   */
+  function startProxy(backends: Record<Group, () => number[]>): Promise<{ url: string; served: Record<Group, number[]>; close(): Promise<void> }> {
+    const served: Record<Group, number[]> = { auth: [], checkin: [] };
+    const next: Record<Group, number> = { auth: 0, checkin: 0 };
+    const authPaths = new RegExp(AUTH_PATHS);
     const server = http.createServer((req, res) => {
-      const ports = backends();
-      const port = ports[next++ % ports.length]!;
-      served.push(port);
+      const group: Group = authPaths.test(new URL(req.url ?? '/', 'http://proxy').pathname) ? 'auth' : 'checkin';
+      const ports = backends[group]();
+      const port = ports[next[group]++ % ports.length]!;
+      served[group].push(port);
       const upstream = http.request(
         {
           host: '127.0.0.1',
@@ -469,16 +477,34 @@ describe('two checkin replicas behind a round-robin proxy (the compose gateway i
     );
   }
 
-  it('when one login cookie is sent through the proxy, then both replicas accept it, also after both restart', async () => {
-    const auth = running.find((a) => a.name === 'auth') ?? (await start('auth'));
+  it('when one login cookie is sent through the proxy, then both auth and both checkin replicas (TRUST_PROXY from compose) accept it, also after the checkin replicas restart, and auth logs the client address the proxy saw, not a forged one', async () => {
+    const authPorts = [await freePort(), await freePort()];
+    const auths = await Promise.all(authPorts.map((port) => start('auth', port)));
     const ports = [await freePort(), await freePort()];
     let replicas = await Promise.all(ports.map((port) => start('checkin', port)));
-    const proxy = await startProxy(() => ports);
+    const proxy = await startProxy({ auth: () => authPorts, checkin: () => ports });
     try {
-      const login = await postJson(`${auth.url}/login`, { email: DEMO.email, password: DEMO.password });
+      const login = await postJson(
+        `${proxy.url}/login`,
+        { email: DEMO.email, password: DEMO.password },
+        { 'x-forwarded-for': '203.0.113.50', 'x-request-id': 'artifact-proxied-login' },
+      );
       expect(login.status).toBe(200);
+      expect(proxy.served.auth).toEqual([authPorts[0]]);
       const cookie = cookiePair(login, 'checkinapp')!;
       const key = sessionKeyOf(cookie);
+      // One proxy hop trusted (compose's TRUST_PROXY: 1): the address the proxy saw, never the client's claim.
+      const audit = auths[0]!
+        .stdout()
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+        .filter((entry) => entry['event'] === 'login.succeeded' && entry['clientRequestId'] === 'artifact-proxied-login');
+      expect(audit).toEqual([expect.objectContaining({ ip: '127.0.0.1' })]);
+      // The other auth replica knows the session too: it lives in Redis.
+      const me = await fetch(`${proxy.url}/me`, { headers: { cookie } });
+      expect(me.status).toBe(200);
+      expect(proxy.served.auth).toEqual(authPorts);
       const before = await redis.client.xlen('ncc:checkins');
 
       let location = 2000;
@@ -487,7 +513,7 @@ describe('two checkin replicas behind a round-robin proxy (the compose gateway i
 
       const firstRound = [await checkinThroughProxy(), await checkinThroughProxy(), await checkinThroughProxy(), await checkinThroughProxy()];
       expect(firstRound).toEqual([202, 202, 202, 202]);
-      expect(proxy.served).toEqual([ports[0], ports[1], ports[0], ports[1]]);
+      expect(proxy.served.checkin).toEqual([ports[0], ports[1], ports[0], ports[1]]);
       expect(await redis.client.xlen('ncc:checkins')).toBe(before + 4);
 
       // Restart both replicas (graceful stop, fresh processes, same ports): nothing about the session
@@ -498,7 +524,7 @@ describe('two checkin replicas behind a round-robin proxy (the compose gateway i
 
       const secondRound = [await checkinThroughProxy(), await checkinThroughProxy()];
       expect(secondRound).toEqual([202, 202]);
-      expect(proxy.served.slice(4)).toEqual([ports[0], ports[1]]);
+      expect(proxy.served.checkin.slice(4)).toEqual([ports[0], ports[1]]);
       expect(await redis.client.xlen('ncc:checkins')).toBe(before + 6);
       expect(await redis.client.exists(key)).toBe(1);
 

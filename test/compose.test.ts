@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { AUTH_PATHS, LIVE_STREAM_PATH, PAGE_CSP } from '@ncc/gateway';
 import { ROOT } from './support/services.js';
 
 const COMPOSE_FILE = join(ROOT, 'docker-compose.yml');
@@ -85,6 +86,37 @@ const METRICS_PORTS = { auth: '9083', checkin: '9082', processor: '9084' };
 /** The `observability` profile. */
 const OBSERVABILITY = ['prometheus', 'grafana', 'jaeger'];
 
+/** The server blocks of deploy/nginx/gateway.conf by the port they listen on, with their locations in order. */
+function nginxServers(): Map<string, { text: string; locations: string[] }> {
+  const conf = readFileSync(join(ROOT, 'deploy/nginx/gateway.conf'), 'utf8');
+  const servers = new Map<string, { text: string; locations: string[] }>();
+  for (const match of conf.matchAll(/^server \{\n([\s\S]*?)^\}/gm)) {
+    const text = match[1]!;
+    const port = /^\s*listen (\d+);/m.exec(text)?.[1];
+    if (!port) throw new Error(`a server block without a listen port:\n${text}`);
+    servers.set(port, { text, locations: [...text.matchAll(/^\s*location\s+([^{]+?)\s*\{/gm)].map((m) => m[1]!) });
+  }
+  return servers;
+}
+
+function nginxServer(port: string): { text: string; locations: string[] } {
+  const server = nginxServers().get(port);
+  if (!server) throw new Error(`deploy/nginx/gateway.conf has no server listening on ${port}`);
+  return server;
+}
+
+/** The body of the location `name` in a server block (nested blocks included). */
+function locationBody(text: string, name: string): string {
+  const start = text.indexOf(`location ${name} {`);
+  if (start < 0) throw new Error(`no location ${name}`);
+  let depth = 0;
+  for (let i = text.indexOf('{', start); i < text.length; i++) {
+    if (text[i] === '{') depth++;
+    if (text[i] === '}' && --depth === 0) return text.slice(start, i + 1);
+  }
+  throw new Error(`location ${name} is not closed`);
+}
+
 const env = (s: ResolvedService, key: string): string | undefined => {
   const value = s.environment?.[key];
   return value === undefined || value === null ? undefined : String(value);
@@ -133,7 +165,6 @@ describe.skipIf(!available && !inCi)('docker-compose.yml, validated by docker-co
       seed: { condition: 'service_completed_successfully' },
       secret: { condition: 'service_completed_successfully' },
     });
-    expect(ports(auth)).toEqual([{ hostIp: '', published: '8083', target: '8083' }]);
     expect(env(auth, 'AUTH_PORT')).toBe('8083');
   });
 
@@ -183,26 +214,38 @@ describe.skipIf(!available && !inCi)('docker-compose.yml, validated by docker-co
     }
   });
 
-  it('when resolved, then checkin has 2 unpublished replicas trusting one proxy hop, and the nginx gateway on 8082 proxies to them by service name', () => {
+  it('when resolved, then auth and checkin each have 2 unpublished replicas trusting one proxy hop, and the nginx gateway, which waits for both, publishes 8080, 8082 and 8083 and proxies to them by service name', () => {
     const config = resolvedConfig();
-    const checkin = service(config, 'checkin');
-    expect(checkin.scale ?? checkin.deploy?.replicas).toBe(2);
-    expect(checkin.ports ?? []).toEqual([]);
-    expect(env(checkin, 'TRUST_PROXY')).toBe('1');
-    // auth is reached directly: trusting X-Forwarded-For there would let clients choose their address.
-    expect(env(service(config, 'auth'), 'TRUST_PROXY')).toBe('0');
+    for (const [name, portVar] of [
+      ['auth', 'AUTH_PORT'],
+      ['checkin', 'CHECKIN_PORT'],
+    ] as const) {
+      const s = service(config, name);
+      expect(s.scale ?? s.deploy?.replicas, name).toBe(2);
+      // Behind the gateway only: a fixed host port could not be shared by replicas, and a published one
+      // would let clients around the gateway forge the X-Forwarded-For this service trusts.
+      expect(s.ports ?? [], name).toEqual([]);
+      expect(s.expose, name).toContain(env(s, portVar));
+      expect(env(s, 'TRUST_PROXY'), name).toBe('1');
+    }
 
     const gateway = service(config, 'gateway');
     expect(gateway.image).toMatch(/^nginx:\d+\.\d+/);
-    expect(ports(gateway)).toEqual([{ hostIp: '', published: '8082', target: '8082' }]);
-    expect(gateway.depends_on).toEqual({ checkin: { condition: 'service_healthy' } });
+    expect(ports(gateway)).toEqual(['8080', '8082', '8083'].map((port) => ({ hostIp: '', published: port, target: port })));
+    expect(gateway.depends_on).toEqual({ auth: { condition: 'service_healthy' }, checkin: { condition: 'service_healthy' } });
+    expect(gateway.healthcheck?.test.join(' ')).toContain('http://127.0.0.1:8080/gateway/healthz');
     const mount = (gateway.volumes ?? []).map(String).find((v) => v.includes('/etc/nginx/conf.d/default.conf'));
     expect(mount).toBeDefined();
     const nginxConf = readFileSync(mount!.split(':')[0]!, 'utf8');
-    expect(nginxConf).toMatch(/^\s*listen 8082;/m);
     expect(nginxConf).toMatch(/^resolver 127\.0\.0\.11\b/m);
-    expect(nginxConf).toContain(`http://checkin:${env(checkin, 'CHECKIN_PORT')}`);
-    for (const header of ['X-Forwarded-For', 'X-Forwarded-Proto', 'X-Forwarded-Host']) expect(nginxConf).toContain(`proxy_set_header ${header} `);
+    expect([...nginxServers().keys()].sort()).toEqual(['8080', '8082', '8083']);
+    expect(nginxConf).toContain(`http://checkin:${env(service(config, 'checkin'), 'CHECKIN_PORT')}`);
+    expect(nginxConf).toContain(`http://auth:${env(service(config, 'auth'), 'AUTH_PORT')}`);
+    // Each server is the one hop the services trust: X-Forwarded-For overwritten with the client's address.
+    for (const [port, { text }] of nginxServers()) {
+      expect(text, port).toContain('proxy_set_header X-Forwarded-For $remote_addr;');
+      for (const header of ['X-Forwarded-Proto', 'X-Forwarded-Host', 'Host']) expect(text, port).toContain(`proxy_set_header ${header} `);
+    }
   });
 
   it('when resolved, then every image is pinned (no :latest, no bare name) and RedisInsight is only in the "tools" profile', () => {
@@ -239,8 +282,8 @@ describe.skipIf(!available && !inCi)('docker-compose.yml, validated by docker-co
     // It reads no session: no secret, no secrets volume, no cookie settings.
     expect(Object.keys(processor.environment ?? {}).filter((k) => k.startsWith('SESSION_') || k.startsWith('COOKIE_'))).toEqual([]);
     expect(processor.volumes ?? []).toEqual([]);
-    // The gateway fronts checkin only.
-    expect(Object.keys(service(config, 'gateway').depends_on ?? {})).toEqual(['checkin']);
+    // The gateway fronts auth and checkin; the processor serves no API.
+    expect(Object.keys(service(config, 'gateway').depends_on ?? {}).sort()).toEqual(['auth', 'checkin']);
   });
 
   it('when resolved, then auth, checkin and the processor serve /metrics on METRICS_PORT (9083, 9082, 9084), exposed on the compose network but never published, nor routed by the gateway', () => {
@@ -256,9 +299,9 @@ describe.skipIf(!available && !inCi)('docker-compose.yml, validated by docker-co
       // The metrics listener binds HOST like the API one: every interface of the container.
       expect(env(s, 'HOST'), name).toBe('0.0.0.0');
     }
-    // The gateway proxies the checkin API port only: /metrics is not reachable from the host through it.
+    // The gateway proxies the API ports only: /metrics is not reachable from the host through it.
     const nginxConf = readFileSync(join(ROOT, 'deploy/nginx/gateway.conf'), 'utf8');
-    expect(nginxConf).not.toContain(METRICS_PORTS.checkin);
+    for (const port of Object.values(METRICS_PORTS)) expect(nginxConf).not.toContain(port);
   });
 
   it('when resolved with nothing set, then auth, checkin and the processor send traces over OTLP/HTTP (protobuf) to the jaeger service; set empty, the endpoint is empty (tracing off); set, it is the given collector', () => {
@@ -325,13 +368,31 @@ describe.skipIf(!available && !inCi)('docker-compose.yml, validated by docker-co
     expect(Object.keys(service(config, 'grafana').depends_on ?? {})).toEqual(['prometheus']);
   });
 
-  it('when the gateway config is read, then every path but its own health route goes to checkin: the checkin API and the stats read API alike', () => {
-    const nginxConf = readFileSync(join(ROOT, 'deploy/nginx/gateway.conf'), 'utf8');
-    const locations = [...nginxConf.matchAll(/^\s*location\s+([^{]+?)\s*\{/gm)].map((m) => m[1]);
-    expect(locations).toEqual(['= /gateway/healthz', '/']);
-    const catchAll = nginxConf.slice(nginxConf.search(/^\s*location \/ \{/m));
-    expect(catchAll).toMatch(/set \$checkin_upstream http:\/\/checkin:8082;\s*proxy_pass \$checkin_upstream;/);
-    // The cookie reaches checkin untouched: nothing in the gateway drops or rewrites it.
-    expect(nginxConf).not.toMatch(/proxy_set_header\s+Cookie|proxy_hide_header|proxy_cookie_/i);
+  it('when the gateway config is read, then on 8082 every path but its own health route goes to checkin and on 8083 every path to auth: the APIs on their old ports, for Postman and curl', () => {
+    const checkinPort = nginxServer('8082');
+    expect(checkinPort.locations).toEqual(['= /gateway/healthz', '/']);
+    expect(locationBody(checkinPort.text, '/')).toMatch(/set \$checkin_upstream http:\/\/checkin:8082;\s*proxy_pass \$checkin_upstream;/);
+    const authPort = nginxServer('8083');
+    expect(authPort.locations).toEqual(['= /gateway/healthz', '/', '@bad_gateway']);
+    expect(locationBody(authPort.text, '/')).toMatch(/set \$auth_upstream http:\/\/auth:8083;\s*proxy_pass \$auth_upstream;/);
+    // The cookie reaches the services untouched: nothing in the gateway drops or rewrites it.
+    expect(readFileSync(join(ROOT, 'deploy/nginx/gateway.conf'), 'utf8')).not.toMatch(/proxy_set_header\s+Cookie|proxy_hide_header|proxy_cookie_/i);
+  });
+
+  it('when the gateway config is read, then 8080 routes exactly what the Node gateway routes: the auth paths to auth, /api/ to checkin (the live stream unbuffered), and the mounted page with its CSP at /; nothing else', () => {
+    const { text, locations } = nginxServer('8080');
+    expect(locations).toEqual(['= /gateway/healthz', `~ ${AUTH_PATHS}`, '^~ /api/', `= ${LIVE_STREAM_PATH}`, '/', '= /', '@not_found', '@bad_gateway']);
+    expect(locationBody(text, `~ ${AUTH_PATHS}`)).toMatch(/set \$auth_upstream http:\/\/auth:8083;\s*proxy_pass \$auth_upstream;/);
+    expect(locationBody(text, '^~ /api/')).toMatch(/set \$checkin_upstream http:\/\/checkin:8082;\s*proxy_pass \$checkin_upstream;/);
+    const live = locationBody(text, `= ${LIVE_STREAM_PATH}`);
+    expect(live).toMatch(/proxy_pass \$checkin_upstream;/);
+    expect(live).toContain('proxy_buffering off;');
+    expect(live).toMatch(/proxy_read_timeout (\d+h|\d{4,}s);/);
+    // The page: the directory compose mounts, with the page's headers on every static answer.
+    const page = locationBody(text, '/');
+    const root = /^\s*root (\S+);/m.exec(page)?.[1];
+    expect(mountsOf(service(resolvedConfig(), 'gateway'))).toContainEqual([join(ROOT, 'services/gateway/public'), root, 'ro']);
+    expect(page).toContain(`add_header Content-Security-Policy "${PAGE_CSP}" always;`);
+    expect(page).not.toMatch(/proxy_pass/);
   });
 });

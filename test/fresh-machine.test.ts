@@ -181,6 +181,7 @@ describe('./run start on a machine with only Node.js', () => {
         AUTH_PORT: String(authPort),
         CHECKIN_PORT: String(checkinPort),
         PROCESSOR_PORT: String(await freePort()),
+        GATEWAY_PORT: String(await freePort()),
         AUTH_METRICS_PORT: String(await freePort()),
         CHECKIN_METRICS_PORT: String(await freePort()),
         PROCESSOR_METRICS_PORT: String(await freePort()),

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, metricValue, postJson, scrape, sleep, spawnRedis, type SpawnedRedis, until } from '@ncc/testing';
+import { cookiePair, freePort, metricValue, postJson, scrape, sleep, spawnRedis, type SpawnedRedis, until } from '@ncc/testing';
 import { checkin, createUsers, DEMO, login, ROOT } from './support/services.js';
 
 interface StartRun {
@@ -19,6 +19,7 @@ interface StartRun {
   authUrl: string;
   checkinUrl: string;
   processorUrl: string;
+  gatewayUrl: string;
   output(): string;
   exited: Promise<number | string>;
   /** Resolves when the script prints its next steps (everything is up); rejects with the output if it exits first. */
@@ -34,6 +35,7 @@ async function runStart(env: Record<string, string>): Promise<StartRun> {
   const authPort = env['AUTH_PORT'] ?? String(await freePort());
   const checkinPort = env['CHECKIN_PORT'] ?? String(await freePort());
   const processorPort = env['PROCESSOR_PORT'] ?? String(await freePort());
+  const gatewayPort = env['GATEWAY_PORT'] ?? String(await freePort());
   // Free metrics ports too: the defaults (9083/9082/9084) would clash between runs side by side.
   const metricsPorts = {
     AUTH_METRICS_PORT: String(await freePort()),
@@ -49,6 +51,7 @@ async function runStart(env: Record<string, string>): Promise<StartRun> {
       AUTH_PORT: authPort,
       CHECKIN_PORT: checkinPort,
       PROCESSOR_PORT: processorPort,
+      GATEWAY_PORT: gatewayPort,
       ...metricsPorts,
       ...env,
     },
@@ -70,6 +73,7 @@ async function runStart(env: Record<string, string>): Promise<StartRun> {
     authUrl: `http://127.0.0.1:${authPort}`,
     checkinUrl: `http://127.0.0.1:${checkinPort}`,
     processorUrl: `http://127.0.0.1:${processorPort}`,
+    gatewayUrl: `http://127.0.0.1:${gatewayPort}`,
     output: () => output,
     exited,
     ready: (timeoutMs = 60_000) =>
@@ -198,7 +202,7 @@ describe('pnpm start', () => {
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('when REDIS_URL answers, then it uses that Redis, serves login → checkin → logout, the processor counts the checkin (read API and Redis), and on SIGINT it stops the three services but not that Redis', async () => {
+  it('when REDIS_URL answers, then it uses that Redis, serves login → checkin → logout, the processor counts the checkin (read API and Redis), and on SIGINT it stops the services and the gateway but not that Redis', async () => {
     const run = await runStart({ REDIS_URL: redis.url, NCC_REDIS_PORT: String(await freePort()) });
     await run.ready();
 
@@ -209,7 +213,7 @@ describe('pnpm start', () => {
     expect(output).toMatch(/^\[auth\] +.*Authentication service listening on port/m);
     expect(output).toMatch(/^\[checkin\] +.*Checkin receiver listening on port/m);
     expect(output).toMatch(/^\[processor\] .*Checkin processor listening on port \d+ \(health and readiness only\)\./m);
-    expect(output).toContain(`, processor ${run.processorUrl.replace('127.0.0.1', 'localhost')} (health only).`);
+    expect(output).toContain(`, processor ${run.processorUrl.replace('127.0.0.1', 'localhost')} (health only), gateway `);
     expect(output).toContain('postman/ncc.postman_collection.json');
     const checkinShown = run.checkinUrl.replace('127.0.0.1', 'localhost');
     expect(output).toContain(`${run.authUrl.replace('127.0.0.1', 'localhost')}/login`);
@@ -226,7 +230,7 @@ describe('pnpm start', () => {
     expect(metricValue(await scrape(checkinMetrics!), 'ncc_redis_up')).toBe(1);
     expect(metricValue(await scrape(processorMetrics!), 'ncc_processor_lag_entries')).toBeGreaterThanOrEqual(0);
     const processes = run.descendants();
-    expect(processes).toEqual(['auth', 'checkin', 'processor'].map((n) => reportedPid(output, n)).sort((a, b) => a - b));
+    expect(processes).toEqual(['auth', 'checkin', 'processor', 'gateway'].map((n) => reportedPid(output, n)).sort((a, b) => a - b));
     expect((await fetch(`${run.processorUrl}/readyz`)).status).toBe(200);
 
     const cookie = await login(run.authUrl);
@@ -269,11 +273,53 @@ describe('pnpm start', () => {
 
     expect(await run.signal('SIGINT')).toBe(0);
     for (const pid of processes) expect(alive(pid), `pid ${pid} still running`).toBe(false);
-    expect(run.output()).toContain('SIGINT received: stopping auth, checkin, processor…');
-    for (const name of ['auth', 'checkin', 'processor']) expect(run.output()).toMatch(new RegExp(`^\\[${name}\\] .*Shutdown complete\\.`, 'm'));
+    expect(run.output()).toContain('SIGINT received: stopping auth, checkin, gateway, processor…');
+    for (const name of ['auth', 'checkin', 'processor', 'gateway']) expect(run.output()).toMatch(new RegExp(`^\\[${name}\\] .*Shutdown complete\\.`, 'm'));
     // Not started here, so not stopped here.
     expect(await redis.client.ping()).toBe('PONG');
     expect(await redis.client.exists(`ncc:user:${DEMO.id}`)).toBe(1);
+  });
+
+  it('when it is ready, then the gateway on GATEWAY_PORT serves the page and both APIs on one origin: it names the URL to open, a same-origin login → checkin → stats works through it, and a killed gateway is restarted', async () => {
+    const run = await runStart({ REDIS_URL: redis.url, NCC_REDIS_PORT: String(await freePort()) });
+    await run.ready();
+    const output = run.output();
+    const shownUrl = run.gatewayUrl.replace('127.0.0.1', 'localhost');
+    expect(output).toContain(`, gateway ${shownUrl} (the page, auth and checkin on one origin).`);
+    expect(output).toContain(`Open ${shownUrl} in a browser`);
+    expect(output).toMatch(/^\[gateway\] +.*Gateway listening on port \d+\./m);
+    // Started once the services were ready, so the page finds them behind it.
+    expect(output.indexOf('gateway started')).toBeGreaterThan(output.search(/^\[checkin\] .*Checkin receiver listening/m));
+
+    const page = await fetch(`${run.gatewayUrl}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(page.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+
+    // What the page's fetch sends: its own origin, which is the services' own behind the gateway (no ALLOWED_ORIGINS).
+    const sameOrigin = { origin: run.gatewayUrl, 'sec-fetch-site': 'same-origin' };
+    const login = await postJson(`${run.gatewayUrl}/login`, { email: DEMO.email, password: DEMO.password }, sameOrigin);
+    expect(login.status).toBe(200);
+    const cookie = cookiePair(login, 'checkinapp')!;
+    const accepted = await postJson(`${run.gatewayUrl}/api/checkin`, { userId: DEMO.id, locationId: 551, starRating: 3 }, { cookie, ...sameOrigin });
+    expect(accepted.status).toBe(202);
+    const stats = await until('the checkin counted, read through the gateway', 15_000, async () => {
+      const res = await getJson(`${run.gatewayUrl}/api/locations/551/stats`, cookie);
+      return res.status === 200 && res.body;
+    });
+    expect(stats).toEqual({ locationId: 551, numCheckins: 1, numStars: 3, averageStars: 3 });
+    // One session: the same cookie works on auth's own port (Postman, curl).
+    expect((await fetch(`${run.authUrl}/me`, { headers: { cookie } })).status).toBe(200);
+
+    // Supervised like the services: killed, it is started again on the same port.
+    process.kill(reportedPid(output, 'gateway'), 'SIGKILL');
+    await until('"gateway is ready again."', 15_000, () => run.output().includes('gateway is ready again.'));
+    expect(run.output()).toContain('gateway was killed by SIGKILL; restarting in 0.5 s (attempt 1 of 5).');
+    expect((await fetch(`${run.gatewayUrl}/me`, { headers: { cookie } })).status).toBe(200);
+
+    expect(await run.signal('SIGTERM')).toBe(0);
+    expect(run.output()).toContain('SIGTERM received: stopping auth, checkin, gateway, processor…');
+    expect(run.output()).toMatch(/^\[gateway\] .*Shutdown complete\./m);
   });
 
   it('when no Redis answers but redis-server is on PATH, then it starts one with append-only data, seeds, and after SIGINT and a restart on the same data the old session still works', async () => {
@@ -292,7 +338,7 @@ describe('pnpm start', () => {
     expect(output).toContain(`Starting redis-server on port ${redisPort}`);
     expect(output).toMatch(/Seeded demo users in [\d.]+ s: 3 created, 0 already there\./);
     const processes = first.descendants();
-    expect(processes).toEqual(['redis-server', 'auth', 'checkin', 'processor'].map((n) => reportedPid(output, n)).sort((a, b) => a - b));
+    expect(processes).toEqual(['redis-server', 'auth', 'checkin', 'processor', 'gateway'].map((n) => reportedPid(output, n)).sort((a, b) => a - b));
 
     const kept = await login(first.authUrl);
     expect((await checkin(first.checkinUrl, { userId: DEMO.id, locationId: 601, starRating: 5 }, kept)).status).toBe(202);
@@ -301,9 +347,9 @@ describe('pnpm start', () => {
 
     expect(await first.signal('SIGINT')).toBe(0);
     for (const pid of processes) expect(alive(pid), `pid ${pid} still running`).toBe(false);
-    expect(first.output()).toContain('SIGINT received: stopping auth, checkin, processor, the redis-server started here…');
+    expect(first.output()).toContain('SIGINT received: stopping auth, checkin, gateway, processor, the redis-server started here…');
     // Gracefully, in order: each service drained and closed, then Redis flushed its append-only file and said goodbye.
-    for (const name of ['auth', 'checkin', 'processor']) {
+    for (const name of ['auth', 'checkin', 'processor', 'gateway']) {
       expect(first.output()).toMatch(new RegExp(`^\\[${name}\\] .*Shutdown complete\\.[\\s\\S]*^\\[redis\\] .*ready to exit`, 'm'));
     }
     expect(await pingAnswers(redisPort)).toBe(false);
@@ -322,10 +368,10 @@ describe('pnpm start', () => {
     expect((await fetch(`${second.authUrl}/me`, { headers: { cookie: ended } })).status).toBe(401);
 
     const again = second.descendants();
-    expect(again).toEqual(['redis-server', 'auth', 'checkin', 'processor'].map((n) => reportedPid(second.output(), n)).sort((a, b) => a - b));
+    expect(again).toEqual(['redis-server', 'auth', 'checkin', 'processor', 'gateway'].map((n) => reportedPid(second.output(), n)).sort((a, b) => a - b));
     expect(await second.signal('SIGTERM')).toBe(0);
     for (const pid of again) expect(alive(pid), `pid ${pid} still running`).toBe(false);
-    expect(second.output()).toContain('SIGTERM received: stopping auth, checkin, processor, the redis-server started here…');
+    expect(second.output()).toContain('SIGTERM received: stopping auth, checkin, gateway, processor, the redis-server started here…');
     expect(second.output()).toMatch(/^\[processor\] .*Shutdown complete\./m);
     expect(await pingAnswers(redisPort)).toBe(false);
   }, 180_000);
@@ -363,6 +409,8 @@ describe('pnpm start', () => {
       expect(code).toBe(1);
       expect(run.output()).toMatch(/^\[auth\] .*Could not listen on port/m);
       expect(run.output()).toMatch(/auth exit/);
+      // The gateway starts only once the services are ready: it never did.
+      expect(run.output()).not.toContain('gateway started');
       for (const pid of [...['auth', 'checkin', 'processor'].map((n) => reportedPid(run.output(), n)), ...processes]) {
         expect(alive(pid), `pid ${pid} still running`).toBe(false);
       }
@@ -379,6 +427,7 @@ describe('pnpm start', () => {
     const authPid = reportedPid(run.output(), 'auth');
     const checkinPid = reportedPid(run.output(), 'checkin');
     const processorPid = reportedPid(run.output(), 'processor');
+    const gatewayPid = reportedPid(run.output(), 'gateway');
 
     process.kill(authPid, 'SIGKILL');
     const killed = performance.now();
@@ -404,8 +453,8 @@ describe('pnpm start', () => {
     expect(newPid).not.toBe(authPid);
     console.log(`auth answered /healthz again ${answeredMs.toFixed(0)} ms after SIGKILL (0.5 s of it the backoff)`);
     expect(answeredMs).toBeGreaterThanOrEqual(500);
-    // Only auth was restarted; checkin and the processor kept running; the session lives in Redis, so it survived.
-    expect(run.descendants()).toEqual([newPid, checkinPid, processorPid].sort((a, b) => a - b));
+    // Only auth was restarted; checkin, the processor and the gateway kept running; the session lives in Redis, so it survived.
+    expect(run.descendants()).toEqual([newPid, checkinPid, processorPid, gatewayPid].sort((a, b) => a - b));
     expect(output).not.toContain('stopping');
     const me = await fetch(`${run.authUrl}/me`, { headers: { cookie } });
     expect(me.status).toBe(200);
@@ -423,8 +472,8 @@ describe('pnpm start', () => {
 
     // Ctrl-C still stops everything gracefully, the restarted process included.
     expect(await run.signal('SIGINT')).toBe(0);
-    expect(run.output()).toContain('SIGINT received: stopping auth, checkin, processor…');
-    for (const pid of [newPid, checkinPid, processorPid]) expect(alive(pid), `pid ${pid} still running`).toBe(false);
+    expect(run.output()).toContain('SIGINT received: stopping auth, checkin, gateway, processor…');
+    for (const pid of [newPid, checkinPid, processorPid, gatewayPid]) expect(alive(pid), `pid ${pid} still running`).toBe(false);
     expect(await redis.client.ping()).toBe('PONG');
   });
 
@@ -452,11 +501,13 @@ describe('pnpm start', () => {
     const restarted = /processor restarted \(pid (\d+); attempt 1 of 5\)\./.exec(output);
     expect(restarted, output).not.toBeNull();
     const newPid = Number(restarted![1]);
-    expect(run.descendants()).toEqual([reportedPid(output, 'auth'), reportedPid(output, 'checkin'), newPid].sort((a, b) => a - b));
+    expect(run.descendants()).toEqual(
+      [reportedPid(output, 'auth'), reportedPid(output, 'checkin'), reportedPid(output, 'gateway'), newPid].sort((a, b) => a - b),
+    );
     expect((await fetch(`${run.processorUrl}/readyz`)).status).toBe(200);
 
     expect(await run.signal('SIGTERM')).toBe(0);
-    expect(run.output()).toContain('SIGTERM received: stopping auth, checkin, processor…');
+    expect(run.output()).toContain('SIGTERM received: stopping auth, checkin, gateway, processor…');
     expect(alive(newPid), `pid ${newPid} still running`).toBe(false);
   });
 
@@ -466,6 +517,7 @@ describe('pnpm start', () => {
     const authPid = reportedPid(run.output(), 'auth');
     const checkinPid = reportedPid(run.output(), 'checkin');
     const processorPid = reportedPid(run.output(), 'processor');
+    const gatewayPid = reportedPid(run.output(), 'gateway');
     const authPort = Number(new URL(run.authUrl).port);
 
     // Kill auth and take its port: every restart then fails to listen and exits 1 — a crash loop.
@@ -490,11 +542,12 @@ describe('pnpm start', () => {
       expect(output).toContain('auth was killed by SIGKILL; restarting in 0.05 s (attempt 1 of 1).');
       expect(output).toMatch(/^\[auth\] .*Could not listen on port/m);
       expect(output).toContain('auth exited with code 1: 2 crashes within 60 s, more than the 1 restarts allowed; giving up.');
-      expect(output).toContain('auth keeps crashing: stopping checkin, processor…');
+      expect(output).toContain('auth keeps crashing: stopping checkin, gateway, processor…');
       expect(output).toMatch(/^\[checkin\] .*Shutdown complete\./m);
       expect(output).toMatch(/^\[processor\] .*Shutdown complete\./m);
+      expect(output).toMatch(/^\[gateway\] .*Shutdown complete\./m);
       const restartedPid = Number(/auth restarted \(pid (\d+);/.exec(output)?.[1]);
-      for (const pid of [authPid, checkinPid, processorPid, restartedPid]) expect(alive(pid), `pid ${pid} still running`).toBe(false);
+      for (const pid of [authPid, checkinPid, processorPid, gatewayPid, restartedPid]) expect(alive(pid), `pid ${pid} still running`).toBe(false);
       expect(await redis.client.ping()).toBe('PONG');
     } finally {
       blocker.close();

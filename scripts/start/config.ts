@@ -25,6 +25,8 @@ export const startEnvSchema = z.object({
   CHECKIN_PORT: env.port(8082),
   /** The checkin processor's /healthz and /readyz (it serves no API). */
   PROCESSOR_PORT: env.port(8084),
+  /** The gateway (services/gateway): the web page, auth and checkin on one origin for the browser. */
+  GATEWAY_PORT: env.port(8080),
   /** Each service's METRICS_PORT (GET /metrics), or off; one key each, as the three share this environment. */
   AUTH_METRICS_PORT: metricsPortEnv(9083),
   CHECKIN_METRICS_PORT: metricsPortEnv(9082),

@@ -71,7 +71,10 @@ async function startInProcess<A extends ServiceApp>(
     logs,
     redis,
     close: async () => {
-      await server.close(2000);
+      // As runService stops: stop accepting, end the endless responses, drain, then the app and Redis.
+      const drained = server.close(2000);
+      service.beginShutdown?.();
+      await drained;
       await service.close();
       await closeRedis(redis);
     },

@@ -12,6 +12,11 @@ export interface ServiceApp {
   app: Express;
   /** Releases what the app holds besides Redis (worker pools…); runService calls it after the HTTP drain. */
   close(): Promise<void>;
+  /**
+   * Called once the server stops accepting, before the HTTP drain: ends the responses that never
+   * finish by themselves (the live checkin stream), so that the drain does not wait them out.
+   */
+  beginShutdown?(): void;
 }
 
 export interface ServiceFrameOptions {

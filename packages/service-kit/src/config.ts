@@ -61,6 +61,27 @@ export const baseEnvSchema = withRules(baseEnvObject, [...redisRules, ...httpRul
 
 export type BaseConfig = z.infer<typeof baseEnvSchema>;
 
+/**
+ * The keys runService itself reads — logging, HOST, the shutdown and HTTP server timeouts — with their
+ * rule, and nothing about Redis: what a service that uses no Redis (the gateway; runService's
+ * `redis: false`) extends, so that a Redis setting can neither be required of it nor refuse to start it.
+ */
+export const processEnvSchema = withRules(
+  baseEnvObject.pick({
+    NODE_ENV: true,
+    LOG_LEVEL: true,
+    LOG_FORMAT: true,
+    HOST: true,
+    SHUTDOWN_TIMEOUT_MS: true,
+    HTTP_REQUEST_TIMEOUT_MS: true,
+    HTTP_HEADERS_TIMEOUT_MS: true,
+    HTTP_KEEP_ALIVE_TIMEOUT_MS: true,
+  }),
+  httpRules,
+);
+
+export type ProcessConfig = z.infer<typeof processEnvSchema>;
+
 /** An address only this machine can reach: 127.0.0.0/8, ::1 (also as [::1] or IPv4-mapped) or `localhost`. */
 export function isLoopbackHost(host: string): boolean {
   const h = host

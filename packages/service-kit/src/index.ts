@@ -1,6 +1,15 @@
 // The kit every ncc service is built from: config, logging, Redis, HTTP frame, errors, process lifecycle.
 export { createServiceFrame, type ServiceApp, type ServiceFrameOptions } from './app.js';
-export { type BaseConfig, baseEnvSchema, checkListenAddress, isLoopbackHost, loadConfig, signsWithDevelopmentSecret } from './config.js';
+export {
+  type BaseConfig,
+  baseEnvSchema,
+  checkListenAddress,
+  isLoopbackHost,
+  loadConfig,
+  type ProcessConfig,
+  processEnvSchema,
+  signsWithDevelopmentSecret,
+} from './config.js';
 export { currentClientRequestId, currentRequestId } from './context.js';
 export { type CrossSiteOptions, crossSiteEnvShape, crossSiteGuard } from './cross-site.js';
 export { AppError, type AppErrorOptions, type ErrorBody, errorHandler, httpErrors, notFoundHandler } from './errors.js';
@@ -26,5 +35,13 @@ export {
   redisUrlSchema,
   waitForRedis,
 } from './redis.js';
-export { CRASH_EXIT_CODE, CRASH_EXIT_MARGIN_MS, createServiceLogger, runService, type ServiceDefinition, type ServiceParts } from './service.js';
+export {
+  CRASH_EXIT_CODE,
+  CRASH_EXIT_MARGIN_MS,
+  createServiceLogger,
+  runService,
+  type ServiceDefinition,
+  type ServiceParts,
+  type ServiceWithoutRedisDefinition,
+} from './service.js';
 export { parseBody } from './validation.js';

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { type BaseConfig, loadConfig } from './config.js';
+import { type BaseConfig, loadConfig, type ProcessConfig } from './config.js';
 import { ConfigError } from './env.js';
 import { currentRequestId } from './context.js';
 import { createLogger, type Logger } from './logger.js';
@@ -17,7 +17,8 @@ export interface ServiceParts<C> {
   metrics: ServiceMetrics;
 }
 
-export interface ServiceDefinition<S extends z.ZodType<BaseConfig>> {
+/** What every service process declares, with Redis or without. */
+interface ProcessDefinition<S extends z.ZodType<ProcessConfig>> {
   name: string;
   schema: S;
   port: (config: z.infer<S>) => number;
@@ -25,9 +26,22 @@ export interface ServiceDefinition<S extends z.ZodType<BaseConfig>> {
   metricsPort: (config: z.infer<S>) => number | 'off';
   /** Runs after config and before Redis: refuse unsafe settings, warn about demo ones. */
   checkConfig?: (config: z.infer<S>, logger: Logger) => void;
+  listeningMessage: (port: number) => string;
+}
+
+export interface ServiceDefinition<S extends z.ZodType<BaseConfig>> extends ProcessDefinition<S> {
   /** The service's composition root: builds everything once; `close` runs after the HTTP drain, before Redis closes. */
   createApp: (parts: ServiceParts<z.infer<S>>) => ServiceApp | Promise<ServiceApp>;
-  listeningMessage: (port: number) => string;
+}
+
+/**
+ * A service that uses no Redis (the gateway): no client is made, waited for or closed, and its parts
+ * have none. Its schema extends processEnvSchema, so Redis settings are not even read. Everything
+ * else — config, logger, metrics, the crash-only handling, the graceful stop — is the same.
+ */
+export interface ServiceWithoutRedisDefinition<S extends z.ZodType<ProcessConfig>> extends ProcessDefinition<S> {
+  redis: false;
+  createApp: (parts: Omit<ServiceParts<z.infer<S>>, 'redis'>) => ServiceApp | Promise<ServiceApp>;
 }
 
 /**
@@ -63,7 +77,8 @@ function describeThrown(value: unknown): string {
 
 /**
  * The whole life of a service process: config (exit 1 naming each bad key), logger, Redis (retrying
- * with backoff until REDIS_STARTUP_TIMEOUT_MS), HTTP, and a graceful stop on SIGTERM/SIGINT (exit 0).
+ * with backoff until REDIS_STARTUP_TIMEOUT_MS; none with `redis: false`), HTTP, and a graceful stop on
+ * SIGTERM/SIGINT (exit 0).
  *
  * Crash-only on programmer errors: request errors go to the Express error handler (a 500, the process
  * serves on), but a truly uncaught error — a throw from a timer or event callback, a promise nobody
@@ -75,10 +90,16 @@ function describeThrown(value: unknown): string {
  *
  * This is the only place that reads process.env or installs process handlers.
  */
-export async function runService<S extends z.ZodType<BaseConfig>>(definition: ServiceDefinition<S>): Promise<void> {
-  let config: z.infer<S>;
+export function runService<S extends z.ZodType<BaseConfig>>(definition: ServiceDefinition<S>): Promise<void>;
+export function runService<S extends z.ZodType<ProcessConfig>>(definition: ServiceWithoutRedisDefinition<S>): Promise<void>;
+export async function runService(
+  definition: ServiceDefinition<z.ZodType<BaseConfig>> | ServiceWithoutRedisDefinition<z.ZodType<ProcessConfig>>,
+): Promise<void> {
+  // Typed as the larger of the two: without Redis (`redis: false`) the Redis keys are absent, and only
+  // the Redis branch below reads them.
+  let config: BaseConfig;
   try {
-    config = loadConfig(definition.schema, process.env);
+    config = loadConfig(definition.schema, process.env) as BaseConfig;
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${definition.name}: ${err.message}\n`);
@@ -111,22 +132,30 @@ export async function runService<S extends z.ZodType<BaseConfig>>(definition: Se
 
   /** Stop accepting, let requests in flight finish (at most SHUTDOWN_TIMEOUT_MS), close Redis, exit. */
   const stop = async (announcement: string): Promise<void> => {
-    if (stopping || !running || !redis) return;
+    if (stopping || !running) return;
     stopping = true;
     // Stop accepting before saying so: whoever reads the line may rely on new connections being refused.
     const closed = running.close(config.SHUTDOWN_TIMEOUT_MS);
     logger.info(announcement);
+    let failed = false;
+    try {
+      // Responses that never end by themselves (server-sent events) end now, or the drain would wait
+      // the whole SHUTDOWN_TIMEOUT_MS for them.
+      service?.beginShutdown?.();
+    } catch (err) {
+      failed = true;
+      logger.error('Clean-up on shutdown failed.', { error: describeThrown(err) });
+    }
     await closed;
     // Scraped until the API has drained: the last scrape still sees the requests of the drain.
     await metricsServer?.close(1000);
-    let failed = false;
     try {
       await service?.close();
     } catch (err) {
       failed = true;
       logger.error('Clean-up on shutdown failed.', { error: describeThrown(err) });
     }
-    await closeRedis(redis);
+    if (redis) await closeRedis(redis);
     // The spans of the last requests, at most 2 s.
     await stopTracing();
     // Read only now: an uncaught error during a SIGTERM drain still makes the exit a crash.
@@ -181,23 +210,27 @@ export async function runService<S extends z.ZodType<BaseConfig>>(definition: Se
 
   const metricsPort = definition.metricsPort(config);
   const metrics = new ServiceMetrics(metricsPort !== 'off');
-  redis = createRedisClient(config, logger);
-  metrics.watchRedis(redis, { up: true });
-  const started = Date.now();
-  try {
-    await waitForRedis(redis, config.REDIS_STARTUP_TIMEOUT_MS);
-  } catch {
-    logger.error(`Redis was not reachable within ${config.REDIS_STARTUP_TIMEOUT_MS} ms (REDIS_STARTUP_TIMEOUT_MS); exiting.`);
-    redis.disconnect();
-    process.exit(1);
+  if (!('redis' in definition)) {
+    redis = createRedisClient(config, logger);
+    metrics.watchRedis(redis, { up: true });
+    const started = Date.now();
+    try {
+      await waitForRedis(redis, config.REDIS_STARTUP_TIMEOUT_MS);
+    } catch {
+      logger.error(`Redis was not reachable within ${config.REDIS_STARTUP_TIMEOUT_MS} ms (REDIS_STARTUP_TIMEOUT_MS); exiting.`);
+      redis.disconnect();
+      process.exit(1);
+    }
+    if (Date.now() - started > 1000) logger.info('Redis is reachable now.');
   }
-  if (Date.now() - started > 1000) logger.info('Redis is reachable now.');
 
   try {
-    service = await definition.createApp({ config, logger, redis, metrics });
+    service = await ('redis' in definition
+      ? definition.createApp({ config, logger, metrics })
+      : definition.createApp({ config, logger, redis: redis!, metrics }));
   } catch (err) {
     logger.error('Start-up failed.', { error: describeThrown(err) });
-    redis.disconnect();
+    redis?.disconnect();
     exitNow(CRASH_EXIT_CODE);
     return;
   }
@@ -205,7 +238,7 @@ export async function runService<S extends z.ZodType<BaseConfig>>(definition: Se
     running = await startServer(service.app, definition.port(config), config.HOST, config);
   } catch (err) {
     logger.error(`Could not listen on port ${definition.port(config)}: ${err instanceof Error ? err.message : String(err)}`);
-    redis.disconnect();
+    redis?.disconnect();
     process.exit(1);
   }
   if (metricsPort !== 'off') {
@@ -214,7 +247,7 @@ export async function runService<S extends z.ZodType<BaseConfig>>(definition: Se
     } catch (err) {
       logger.error(`Could not listen on METRICS_PORT ${metricsPort}: ${err instanceof Error ? err.message : String(err)}`);
       running.server.close();
-      redis.disconnect();
+      redis?.disconnect();
       process.exit(1);
     }
   }
