@@ -37,11 +37,10 @@ async function runStart(env: Record<string, string>): Promise<StartRun> {
   const processorPort = env['PROCESSOR_PORT'] ?? String(await freePort());
   const gatewayPort = env['GATEWAY_PORT'] ?? String(await freePort());
   // Free metrics ports too: the defaults (9083/9082/9084) would clash between runs side by side.
-  const metricsPorts = {
-    AUTH_METRICS_PORT: String(await freePort()),
-    CHECKIN_METRICS_PORT: String(await freePort()),
-    PROCESSOR_METRICS_PORT: String(await freePort()),
-  };
+  // Metrics off unless a test asks for them: the defaults (9083/9082/9084) would clash between runs side
+  // by side, and every port picked ahead of its use is one more a spawned process may take first (a
+  // METRICS_PORT=0 listener elsewhere takes from the same ephemeral range).
+  const metricsPorts = { AUTH_METRICS_PORT: 'off', CHECKIN_METRICS_PORT: 'off', PROCESSOR_METRICS_PORT: 'off' };
   const child = spawn(process.execPath, ['--conditions=ncc-source', '--import', 'tsx', 'scripts/start.ts'], {
     cwd: ROOT,
     // Only what a shell would have plus the test's settings: nothing leaks in from the test runner.
@@ -203,7 +202,13 @@ describe('pnpm start', () => {
   });
 
   it('when REDIS_URL answers, then it uses that Redis, serves login → checkin → logout, the processor counts the checkin (read API and Redis), and on SIGINT it stops the services and the gateway but not that Redis', async () => {
-    const run = await runStart({ REDIS_URL: redis.url, NCC_REDIS_PORT: String(await freePort()) });
+    const run = await runStart({
+      REDIS_URL: redis.url,
+      NCC_REDIS_PORT: String(await freePort()),
+      AUTH_METRICS_PORT: String(await freePort()),
+      CHECKIN_METRICS_PORT: String(await freePort()),
+      PROCESSOR_METRICS_PORT: String(await freePort()),
+    });
     await run.ready();
 
     const output = run.output();
