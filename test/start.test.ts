@@ -3,7 +3,6 @@
  * a real redis-server (one spawned here, or the one the script starts itself), real signals.
  * Never the shared Redis on 6379: REDIS_URL always points at a spawned Redis or at a port where nothing listens.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,116 +10,8 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { cookiePair, freePort, metricValue, postJson, scrape, sleep, spawnRedis, type SpawnedRedis, until } from '@ncc/testing';
-import { checkin, createUsers, DEMO, login, ROOT } from './support/services.js';
-
-interface StartRun {
-  child: ChildProcess;
-  pid: number;
-  authUrl: string;
-  checkinUrl: string;
-  processorUrl: string;
-  gatewayUrl: string;
-  output(): string;
-  exited: Promise<number | string>;
-  /** Resolves when the script prints its next steps (everything is up); rejects with the output if it exits first. */
-  ready(timeoutMs?: number): Promise<void>;
-  /** Every process below the script (children and theirs), from the process table. */
-  descendants(): number[];
-  signal(signal: NodeJS.Signals): Promise<number | string>;
-}
-
-const runs = new Set<ChildProcess>();
-
-async function runStart(env: Record<string, string>): Promise<StartRun> {
-  const authPort = env['AUTH_PORT'] ?? String(await freePort());
-  const checkinPort = env['CHECKIN_PORT'] ?? String(await freePort());
-  const processorPort = env['PROCESSOR_PORT'] ?? String(await freePort());
-  const gatewayPort = env['GATEWAY_PORT'] ?? String(await freePort());
-  // Free metrics ports too: the defaults (9083/9082/9084) would clash between runs side by side.
-  // Metrics off unless a test asks for them: the defaults (9083/9082/9084) would clash between runs side
-  // by side, and every port picked ahead of its use is one more a spawned process may take first (a
-  // METRICS_PORT=0 listener elsewhere takes from the same ephemeral range).
-  const metricsPorts = { AUTH_METRICS_PORT: 'off', CHECKIN_METRICS_PORT: 'off', PROCESSOR_METRICS_PORT: 'off' };
-  const child = spawn(process.execPath, ['--conditions=ncc-source', '--import', 'tsx', 'scripts/start.ts'], {
-    cwd: ROOT,
-    // Only what a shell would have plus the test's settings: nothing leaks in from the test runner.
-    env: {
-      PATH: process.env['PATH'],
-      HOME: process.env['HOME'],
-      AUTH_PORT: authPort,
-      CHECKIN_PORT: checkinPort,
-      PROCESSOR_PORT: processorPort,
-      GATEWAY_PORT: gatewayPort,
-      ...metricsPorts,
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  runs.add(child);
-  let output = '';
-  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<number | string>((resolve) =>
-    child.once('exit', (code, signal) => {
-      runs.delete(child);
-      resolve(code ?? signal ?? 'unknown');
-    }),
-  );
-  return {
-    child,
-    pid: child.pid!,
-    authUrl: `http://127.0.0.1:${authPort}`,
-    checkinUrl: `http://127.0.0.1:${checkinPort}`,
-    processorUrl: `http://127.0.0.1:${processorPort}`,
-    gatewayUrl: `http://127.0.0.1:${gatewayPort}`,
-    output: () => output,
-    exited,
-    ready: (timeoutMs = 60_000) =>
-      new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`pnpm start was not ready within ${timeoutMs} ms:\n${output}`)), timeoutMs);
-        const check = (): void => {
-          if (output.includes('Press Ctrl-C to stop')) {
-            clearTimeout(timer);
-            resolve();
-          }
-        };
-        child.stdout.on('data', check);
-        check();
-        void exited.then((code) => {
-          clearTimeout(timer);
-          reject(new Error(`pnpm start exited (${code}) before it was ready:\n${output}`));
-        });
-      }),
-    descendants: () => descendantsOf(child.pid!),
-    signal: async (signal) => {
-      child.kill(signal);
-      return exited;
-    },
-  };
-}
-
-/**
- * Every process below `root`, from the process table, except esbuild: tsx compiles a file it has not
- * cached with a short-lived esbuild helper process, which comes and goes by itself.
- */
-function descendantsOf(root: number): number[] {
-  const table = execFileSync('ps', ['-e', '-o', 'pid=,ppid=,comm='], { encoding: 'utf8' });
-  const children = new Map<number, { pid: number; command: string }[]>();
-  for (const line of table.trim().split('\n')) {
-    const [pid, ppid, command = ''] = line.trim().split(/\s+/);
-    children.set(Number(ppid), [...(children.get(Number(ppid)) ?? []), { pid: Number(pid), command }]);
-  }
-  const found: number[] = [];
-  const queue = [root];
-  for (let pid = queue.shift(); pid !== undefined; pid = queue.shift()) {
-    for (const kid of children.get(pid) ?? []) {
-      if (kid.command === 'esbuild') continue;
-      found.push(kid.pid);
-      queue.push(kid.pid);
-    }
-  }
-  return found.sort((a, b) => a - b);
-}
+import { checkin, createUsers, DEMO, login } from './support/services.js';
+import { runStart, stopStartRuns } from './support/start.js';
 
 function alive(pid: number): boolean {
   try {
@@ -193,7 +84,7 @@ describe('pnpm start', () => {
 
   afterEach(() => {
     // A failed test must not leave a start script (and its children) running.
-    for (const child of runs) child.kill('SIGTERM');
+    stopStartRuns();
   });
 
   afterAll(async () => {

@@ -6,13 +6,14 @@
  *    TRUST_PROXY=1 as compose sets it, optionally over HTTPS with a self-signed certificate.
  * Both on a spawned redis-server with append-only persistence (it survives kill + restart).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, type SpawnedRedis, spawnRedis, until } from '@ncc/testing';
 import { NGINX, type NginxGateway, startNginxGateway } from '../gateway/nginx.js';
-import { createUsers, ROOT, type ServiceProcess, spawnService, type TestUser } from './services.js';
+import { createUsers, type ServiceProcess, spawnService, type TestUser } from './services.js';
+import { runStart } from './start.js';
 
 export const hasNginx = NGINX !== undefined;
 if (!hasNginx && process.env['CI']) throw new Error('nginx is missing (scripts/install-system-deps.sh installs nginx-light); CI needs it');
@@ -39,60 +40,26 @@ const LIVE_ENV = { LIVE_HEARTBEAT_MS: '1000' };
 export async function startPnpmStart(options: GatewayOptions): Promise<BrowserGateway> {
   const redis = await spawnRedis({ appendOnly: true });
   await createUsers(redis.url, options.users);
-  const ports = Object.fromEntries(
-    await Promise.all(['AUTH_PORT', 'CHECKIN_PORT', 'PROCESSOR_PORT', 'GATEWAY_PORT'].map(async (key) => [key, String(await freePort())] as const)),
-  );
-  const child = spawn(process.execPath, ['--conditions=ncc-source', '--import', 'tsx', 'scripts/start.ts'], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env['PATH'],
-      HOME: process.env['HOME'],
-      REDIS_URL: redis.url,
-      NCC_REDIS_PORT: String(await freePort()),
-      ...ports,
-      // Not what the browser tests are about; fewer ports picked ahead of their use.
-      AUTH_METRICS_PORT: 'off',
-      CHECKIN_METRICS_PORT: 'off',
-      PROCESSOR_METRICS_PORT: 'off',
-      ...LIVE_ENV,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    await exited;
-  };
+  const run = await runStart({ REDIS_URL: redis.url, NCC_REDIS_PORT: String(await freePort()), ...LIVE_ENV });
   try {
-    await until(
-      'pnpm start to be ready',
-      90_000,
-      () => {
-        if (child.exitCode !== null) throw new Error(`pnpm start exited (${child.exitCode}):\n${output}`);
-        return output.includes('Press Ctrl-C to stop');
-      },
-      200,
-    );
+    await run.ready(90_000);
   } catch (err) {
-    await stop();
+    await run.signal('SIGTERM');
     await redis.stop();
-    throw new Error(`${err instanceof Error ? err.message : String(err)}\n${output}`, { cause: err });
+    throw err;
   }
   return {
-    url: `http://127.0.0.1:${ports['GATEWAY_PORT']}`,
+    url: run.gatewayUrl,
     redis,
     restartAuth: async () => {
-      const pids = [...output.matchAll(/auth (?:re)?started \(pid (\d+)/g)].map((m) => Number(m[1]));
-      const readyAgain = output.split('auth is ready again.').length;
+      const pids = [...run.output().matchAll(/auth (?:re)?started \(pid (\d+)/g)].map((m) => Number(m[1]));
+      const readyAgain = run.output().split('auth is ready again.').length;
       process.kill(pids.at(-1)!, 'SIGKILL');
       // pnpm start's supervisor restarts a crashed service on the same port.
-      await until('pnpm start to restart auth', 30_000, () => output.split('auth is ready again.').length > readyAgain, 200);
+      await until('pnpm start to restart auth', 30_000, () => run.output().split('auth is ready again.').length > readyAgain, 200);
     },
     close: async () => {
-      await stop();
+      await run.signal('SIGTERM');
       await redis.stop();
     },
   };
