@@ -1,6 +1,8 @@
 /**
  * `pnpm bench`: the services in production mode on a spawned redis-server, loaded with autocannon,
- * compared with a bare Express JSON endpoint measured in the same run. Prints one table, writes
+ * compared with a bare Express JSON endpoint measured in the same run, as interleaved rounds (baseline,
+ * checkin, checkin-401, me, baseline, …; bench/lib/rounds.ts) judged on medians. Then the login rounds
+ * (/healthz alone, logins with /healthz alongside). Prints one table, writes
  * bench/results/latest.json, marks each target met or missed. Then the observability overhead
  * scenario (bench/lib/observability.ts): the checkin load against checkin with metrics off, metrics
  * on, and metrics + tracing at 100 %, in interleaved rounds. Then the checkin processor scenario
@@ -13,8 +15,12 @@
  *   pnpm bench --cpu-prof            also write V8 CPU profiles of both services to bench/results/profiles/
  *   pnpm bench --only checkin,me     a subset (the baseline always runs)
  *   pnpm bench --only processor      the checkin processor scenario (and the baseline)
+ *   pnpm bench --only scale          checkin as 1, 2 and 4 node:cluster processes (and the baseline)
  *   pnpm bench --only observability  metrics/tracing overhead: checkin with METRICS_PORT=off, metrics on, metrics + tracing (and the baseline)
- *   --rounds 5                       interleaved rounds of the observability scenario (default 3; 1 with --smoke)
+ *   --rounds 5                       interleaved rounds of every scenario (default 3; 1 with --smoke)
+ *   --variant REDIS_AUTO_PIPELINING=off   one more checkin process in the HTTP rounds, with that environment
+ *                                    on top (A=1,B=2 for several; repeat --variant for more arms): a lever measured
+ *                                    against the default in the same rounds
  *   OTEL_EXPORTER_OTLP_PROTOCOL=http/json pnpm bench --only observability   other OTEL_* variables reach the traced checkin
  *   pnpm bench --duration 1 --smoke  what the test suite runs: statuses checked, targets not enforced
  *   --source                         run the services from TypeScript source (tsx) instead of dist/
@@ -34,6 +40,7 @@ import { clustered, type Mode, ROOT, serviceArgs, type Started, startProcess } f
 import { type ProcessorResults, runProcessorScenario } from './lib/processor.js';
 import { jsonReport, scenarioTable, textReport, unexpectedResponses } from './lib/report.js';
 import { type ObservabilityResults, runObservabilityScenario } from './lib/observability.js';
+import { runScaleScenario, type ScaleResults } from './lib/scale.js';
 import { type BenchSettings, runScenarios } from './lib/scenarios.js';
 import { evaluateTargets } from './lib/targets.js';
 import { logIn, seedBenchUsers } from './lib/users.js';
@@ -51,8 +58,10 @@ const { values: args } = parseArgs({
     'cpu-prof': { type: 'boolean', default: false },
     /** Extra node flags for both services, e.g. --node-flags=--max-semi-space-size=64 */
     'node-flags': { type: 'string' },
-    /** Interleaved rounds (a, b, c) of the observability scenario. */
+    /** Interleaved rounds of every scenario (HTTP, login, observability). */
     rounds: { type: 'string' },
+    /** An extra checkin arm in the HTTP rounds with this environment on top, e.g. --variant REDIS_AUTO_PIPELINING=off (repeatable). */
+    variant: { type: 'string', multiple: true },
   },
 });
 
@@ -80,6 +89,7 @@ const settings: BenchSettings = {
   warmupS,
   connections,
   cores: availableParallelism(),
+  rounds,
   smoke: args.smoke,
   only: args.only ? new Set(args.only.split(',')) : undefined,
   users: USERS,
@@ -111,11 +121,11 @@ function serviceEnv(redis: SpawnedRedis): Record<string, string> {
 }
 
 /** A checkin process (as `workers` cluster workers when asked) on a free port, `env` on top of the service env. */
-async function startCheckin(redis: SpawnedRedis, name: string, env: Record<string, string> = {}): Promise<Started> {
+async function startCheckin(redis: SpawnedRedis, name: string, env: Record<string, string> = {}, workerCount = workers): Promise<Started> {
   const port = await freePort();
   return startProcess(
     name,
-    clustered([...nodeFlags, ...serviceArgs('checkin', mode)], workers),
+    clustered([...nodeFlags, ...serviceArgs('checkin', mode)], workerCount),
     { ...serviceEnv(redis), ...env, CHECKIN_PORT: String(port) },
     port,
   );
@@ -149,49 +159,60 @@ async function main(): Promise<number> {
     // One session per connection (distinct users, as real traffic would be).
     const sessions = await logIn(servers.auth.url, Math.min(connections, USERS));
 
-    const scenarios = await runScenarios(servers, sessions, hash, settings);
+    const variants = await Promise.all(
+      (args.variant ?? []).map(async (spec) => {
+        const env = Object.fromEntries(
+          spec.split(',').map((pair) => {
+            const at = pair.indexOf('=');
+            if (at < 1) throw new Error(`--variant ${spec}: expected NAME=VALUE[,NAME=VALUE]`);
+            return [pair.slice(0, at), pair.slice(at + 1)];
+          }),
+        );
+        const server = await startCheckin(redis, `checkin[${spec}]`, env);
+        processes.push(server);
+        return { name: `checkin[${spec}]`, server };
+      }),
+    );
+    const scenarios = await runScenarios(servers, sessions, hash, settings, variants);
+    const common = { redis, sessions, durationS, warmupS, connections, rounds };
     const observability: ObservabilityResults | null =
       !settings.only || settings.only.has('observability')
-        ? await runObservabilityScenario({
-            redis,
-            sessions,
-            durationS,
-            warmupS,
-            connections,
-            rounds,
-            smoke: args.smoke,
-            startCheckin: (name, env) => startCheckin(redis, name, env),
-          })
+        ? await runObservabilityScenario({ ...common, smoke: args.smoke, startCheckin: (name, env) => startCheckin(redis, name, env) })
+        : null;
+    const scale: ScaleResults | null =
+      !settings.only || settings.only.has('scale')
+        ? await runScaleScenario({ ...common, cores: settings.cores, startCheckin: (name, n) => startCheckin(redis, name, {}, n) })
         : null;
     // Last, so its background processing never overlaps the HTTP scenarios (it resets the stream they filled).
     const processor: ProcessorResults | null =
       !settings.only || settings.only.has('processor')
         ? await runProcessorScenario({ redis, checkinUrl: servers.checkin.url, sessions, mode, nodeFlags, smoke: args.smoke })
         : null;
-    const targets = evaluateTargets(scenarios.results, scenarios.compareMs, settings.cores, observability);
+    const targets = evaluateTargets(scenarios, settings.cores, observability);
 
     const table = scenarioTable(scenarios);
-    process.stdout.write(`${textReport(scenarios, targets, table, processor, observability)}\n`);
+    process.stdout.write(`${textReport(scenarios, targets, table, processor, observability, scale)}\n`);
     const report = jsonReport(
       {
         started,
         cores: settings.cores,
         loadAverageBefore: loadBefore.map((l) => Number(l.toFixed(2))),
         loadAverageAfter: loadavg().map((l) => Number(l.toFixed(2))),
-        options: { durationS, warmupS, connections, clusterWorkers: workers, servicesFrom: mode, smoke: args.smoke, observabilityRounds: rounds },
+        options: { durationS, warmupS, connections, clusterWorkers: workers, servicesFrom: mode, smoke: args.smoke, rounds },
       },
       scenarios,
       targets,
       table,
       processor,
       observability,
+      scale,
     );
     const outPath = resolve(args.out);
     mkdirSync(dirname(outPath), { recursive: true });
     writeFileSync(outPath, `${JSON.stringify(report, null, 2)}\n`);
     log(`wrote ${outPath} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
 
-    if (unexpectedResponses(scenarios, processor, observability) > 0) return 1;
+    if (unexpectedResponses(scenarios, processor, observability, scale) > 0) return 1;
     const missed = targets.targets.filter((t) => !t.met);
     if (missed.length > 0 && !args.smoke) {
       log(`${missed.length} target(s) missed.`);

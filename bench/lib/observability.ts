@@ -6,8 +6,8 @@
  *  (b) metrics on (METRICS_PORT=0, the services' default), tracing off;
  *  (c) metrics on and tracing on at 100 % (OTEL_TRACES_SAMPLER=always_on), exporting OTLP/HTTP to a sink
  *      the bench runs itself on 127.0.0.1 (startOtlpSink below: it answers every export and counts it).
- * Measured in interleaved rounds a, b, c, a, b, c, … (each a warm-up, then the measured run), since
- * this box is noisy; reported as medians, and the ratios b/a and c/a paired within each round (the
+ * Measured in interleaved rounds a, b, c, a, b, c, …, a (bench/lib/rounds.ts), since this box is
+ * noisy; reported as medians, and the ratios b/a and c/a paired with the (a) runs around them (the
  * neighbours' noise is shared by runs a few seconds apart) with their min–max over the rounds. Target:
  * b/a ≥ 0.95 (bench/lib/targets.ts); c/a is reported only.
  *
@@ -18,18 +18,14 @@
  * every run: each starts on an empty ncc:checkins, and many or long rounds would otherwise reach
  * CHECKIN_STREAM_MAXLEN (1,000,000 entries) and get 503s.
  */
-import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
-import { CHECKIN_STREAM } from '@ncc/checkins';
-import { sleep, type SpawnedRedis } from '@ncc/testing';
-import { fmt, log } from './format.js';
-import { load, type LoadResult } from './load.js';
-import { processCpuSeconds, type Started } from './processes.js';
-import { commandCounts, commandDelta } from './redis-stats.js';
-import { authenticatedCheckins, settle, unexpectedOf } from './scenarios.js';
-import type { Session } from './users.js';
+import { sleep } from '@ncc/testing';
+import { log } from './format.js';
+import type { Started } from './processes.js';
+import { type Arm, type ArmSummary, type CheckinRoundsOptions, type RoundRun, runRounds } from './rounds.js';
+import { authenticatedCheckins, emptyStream } from './scenarios.js';
 
 export type ObservabilityMode = 'a' | 'b' | 'c';
 
@@ -208,58 +204,17 @@ export async function startOtlpSink(): Promise<OtlpSink> {
   };
 }
 
-/** The machine's CPU ticks so far (all CPUs, from /proc/stat): in total, and stolen by the hypervisor for other guests. */
-function machineTicks(): { total: number; steal: number } {
-  try {
-    const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
-    return { total: fields.reduce((a, b) => a + b, 0), steal: fields[7] ?? 0 };
-  } catch {
-    return { total: 0, steal: 0 };
-  }
-}
-
 /** One measured run of one mode. */
-export interface ObservabilityRun {
+export interface ObservabilityRun extends RoundRun {
   mode: ObservabilityMode;
-  round: number;
-  load: LoadResult;
-  unexpected: number;
-  /** CPU (user + system) of the checkin process during the measured run, per response. */
-  cpuUsPerRequest: number;
-  redisCpuUsPerRequest: number;
-  redisCommandsPerRequest: number;
-  /** Share of the machine's CPU time the hypervisor gave to other guests during the measured run, in % (how noisy the neighbours were). */
-  stealPercent: number;
   /** Checkins answered in the warm-up and the measured run: what the window's spans are divided by. */
   windowCheckins: number;
   /** What the OTLP sink received from this run's warm-up until the next run began. */
   sink: SinkCounts;
 }
 
-export interface ObservabilityModeSummary {
+export interface ObservabilityModeSummary extends ArmSummary {
   mode: ObservabilityMode;
-  name: string;
-  label: string;
-  pid: number | undefined;
-  rounds: number;
-  /** Medians over the rounds. */
-  rps: number;
-  rpsRuns: number[];
-  p50Ms: number;
-  p99Ms: number;
-  cpuUsPerRequest: number;
-  redisCpuUsPerRequest: number;
-  redisCommandsPerRequest: number;
-  stealPercent: number;
-  /** This mode's req/s ÷ (a)'s in the same round: the median and the min–max over the rounds (1 for (a)). */
-  ratio: number;
-  ratioMin: number;
-  ratioMax: number;
-  /** Median over the rounds of this mode's CPU per request ÷ (a)'s in the same round. */
-  cpuRatio: number;
-  /** Over every round. */
-  statuses: Record<string, number>;
-  unexpected: number;
   sink: SinkCounts;
   /** Spans the sink received per checkin answered (warm-ups included): ~4 when every request is traced and exported. */
   spansPerCheckin: number;
@@ -281,67 +236,16 @@ export interface ObservabilityResults {
   unexpected: number;
 }
 
-export interface ObservabilityOptions {
-  redis: SpawnedRedis;
-  sessions: Session[];
-  durationS: number;
-  warmupS: number;
-  connections: number;
-  rounds: number;
+export interface ObservabilityOptions extends CheckinRoundsOptions {
   smoke: boolean;
   /** Starts a checkin process like the bench's own (same flags, env and mode) with `env` on top. */
   startCheckin: (label: string, env: Record<string, string>) => Promise<Started>;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /** OTEL_* from the bench's environment (the protocol, the batch settings, …), except what the scenario sets itself. */
 function tracingPassThrough(): Record<string, string> {
   const own = /^OTEL_(EXPORTER_OTLP_(TRACES_)?ENDPOINT|TRACES_SAMPLER(_ARG)?|SDK_DISABLED|TRACES_EXPORTER)$/;
   return Object.fromEntries(Object.entries(process.env).filter(([k, v]) => k.startsWith('OTEL_') && !own.test(k) && v !== undefined)) as Record<string, string>;
-}
-
-function summarise(runs: ObservabilityRun[], mode: (typeof MODES)[number], pid: number | undefined): ObservabilityModeSummary {
-  const mine = runs.filter((r) => r.mode === mode.mode);
-  const ratios: number[] = [];
-  const cpuRatios: number[] = [];
-  for (const r of mine) {
-    const a = runs.find((x) => x.mode === 'a' && x.round === r.round);
-    if (!a) continue;
-    ratios.push(r.load.rps / a.load.rps);
-    cpuRatios.push(r.cpuUsPerRequest / a.cpuUsPerRequest);
-  }
-  const statuses: Record<string, number> = {};
-  for (const r of mine) for (const [code, n] of Object.entries(r.load.statuses)) statuses[code] = (statuses[code] ?? 0) + n;
-  const sink = mine.reduce((total, r) => combine(total, r.sink, 1), NO_EXPORTS);
-  const checkins = mine.reduce((n, r) => n + r.windowCheckins, 0);
-  return {
-    mode: mode.mode,
-    name: mode.name,
-    label: mode.label,
-    pid,
-    rounds: mine.length,
-    rps: median(mine.map((r) => r.load.rps)),
-    rpsRuns: mine.map((r) => r.load.rps),
-    p50Ms: median(mine.map((r) => r.load.p50)),
-    p99Ms: median(mine.map((r) => r.load.p99)),
-    cpuUsPerRequest: median(mine.map((r) => r.cpuUsPerRequest)),
-    redisCpuUsPerRequest: median(mine.map((r) => r.redisCpuUsPerRequest)),
-    redisCommandsPerRequest: median(mine.map((r) => r.redisCommandsPerRequest)),
-    stealPercent: median(mine.map((r) => r.stealPercent)),
-    ratio: median(ratios),
-    ratioMin: Math.min(...ratios),
-    ratioMax: Math.max(...ratios),
-    cpuRatio: median(cpuRatios),
-    statuses,
-    unexpected: mine.reduce((n, r) => n + r.unexpected, 0),
-    sink,
-    spansPerCheckin: checkins > 0 ? sink.spans / checkins : 0,
-  };
 }
 
 export async function runObservabilityScenario(options: ObservabilityOptions): Promise<ObservabilityResults> {
@@ -359,9 +263,8 @@ export async function runObservabilityScenario(options: ObservabilityOptions): P
     b: { METRICS_PORT: '0' },
     c: { METRICS_PORT: '0', ...tracingEnv },
   };
-  const order = Array.from({ length: rounds }, () => MODES.map((m) => m.mode)).flat();
   log(
-    `observability: ${rounds} interleaved round${rounds > 1 ? 's' : ''} of a, b, c (${warmupS} s warm-up + ${durationS} s each, ${connections} connections), ` +
+    `observability: ${rounds} interleaved round${rounds > 1 ? 's' : ''} of a, b, c and a last a (${warmupS} s warm-up + ${durationS} s each, ${connections} connections), ` +
       `OTLP sink at ${sink.url}${scheduleDelayMs !== DEFAULT_SCHEDULE_DELAY_MS ? `, OTEL_BSP_SCHEDULE_DELAY=${scheduleDelayMs}` : ''}`,
   );
   const servers: Partial<Record<ObservabilityMode, Started>> = {};
@@ -372,52 +275,43 @@ export async function runObservabilityScenario(options: ObservabilityOptions): P
       }),
     );
     log(`  pids (to match --cpu-prof files): ${MODES.map(({ mode, name }) => `(${mode}) ${name} ${servers[mode]!.pid}`).join(', ')}`);
-    const request = authenticatedCheckins(sessions);
-    const redisCpu = (): number => (redis.pid === undefined ? 0 : processCpuSeconds(redis.pid));
-    const runs: ObservabilityRun[] = [];
-    for (const [i, mode] of order.entries()) {
-      const round = Math.floor(i / MODES.length) + 1;
-      const server = servers[mode]!;
-      const base = { url: server.url, connections, request };
-      await redis.client.xtrim(CHECKIN_STREAM, 'MAXLEN', 0);
-      const sink0 = sink.counts();
-      let warmupCheckins = 0;
-      if (warmupS > 0) {
-        warmupCheckins = (await load({ ...base, durationS: warmupS })).requests;
-        await settle();
-      }
-      const before = await commandCounts(redis.client);
-      const cpu0 = server.cpuSeconds();
-      const redisCpu0 = redisCpu();
-      const ticks0 = machineTicks();
-      const result = await load({ ...base, durationS });
-      const cpu = server.cpuSeconds() - cpu0;
-      const redisCpuUsed = redisCpu() - redisCpu0;
-      const ticks = machineTicks();
-      const after = await commandCounts(redis.client);
-      await settle();
-      // The traced run's last batches (a partly filled batch waits OTEL_BSP_SCHEDULE_DELAY) before the next run starts.
-      if (mode === 'c') await sink.quiet(scheduleDelayMs + 500);
-      const run: ObservabilityRun = {
-        mode,
-        round,
-        load: result,
-        unexpected: unexpectedOf(result, 202),
-        cpuUsPerRequest: (cpu * 1e6) / Math.max(1, result.requests),
-        redisCpuUsPerRequest: (redisCpuUsed * 1e6) / Math.max(1, result.requests),
-        redisCommandsPerRequest: Object.values(commandDelta(before, after)).reduce((a, b) => a + b, 0) / Math.max(1, result.requests),
-        stealPercent: ticks.total > ticks0.total ? (100 * (ticks.steal - ticks0.steal)) / (ticks.total - ticks0.total) : 0,
-        windowCheckins: warmupCheckins + result.requests,
-        sink: combine(sink.counts(), sink0, -1),
+    // What the sink received in each run's window (from its warm-up until the next run began), by "mode:round".
+    const windows = new Map<string, SinkCounts>();
+    const arms: Arm[] = MODES.map(({ mode, name, label }) => {
+      let sink0 = NO_EXPORTS;
+      return {
+        name,
+        label,
+        expected: 202,
+        server: servers[mode]!,
+        request: authenticatedCheckins(sessions),
+        beforeRun: async () => {
+          await emptyStream(redis)();
+          sink0 = sink.counts();
+        },
+        afterRun: async (run) => {
+          // The traced run's last batches (a partly filled batch waits OTEL_BSP_SCHEDULE_DELAY) before the next run starts.
+          if (mode === 'c') await sink.quiet(scheduleDelayMs + 500);
+          const got = combine(sink.counts(), sink0, -1);
+          windows.set(`${mode}:${run.round}`, got);
+          log(`  observability r${run.round} (${mode}): OTLP sink ${got.requests} requests, ${(got.bytes / 1024).toFixed(0)} kB, ${got.spans} spans`);
+        },
       };
-      runs.push(run);
-      log(
-        `  observability r${round} (${mode}) ${MODES.find((m) => m.mode === mode)!.name}: ${fmt(result.rps)} req/s, p99 ${result.p99} ms, ` +
-          `${fmt(run.cpuUsPerRequest)} µs CPU/req, ${run.stealPercent.toFixed(1)} % steal, statuses ${JSON.stringify(result.statuses)}${result.errors ? `, ${result.errors} errors` : ''}; ` +
-          `OTLP sink: ${run.sink.requests} requests, ${fmt(run.sink.bytes / 1024)} kB, ${fmt(run.sink.spans)} spans`,
-      );
-    }
-    const modes = MODES.map((m) => summarise(runs, m, servers[m.mode]?.pid));
+    });
+    const result = await runRounds({ redis, reference: arms[0]!, arms: arms.slice(1), rounds, warmupS, durationS, connections, title: 'observability' });
+    const modeOf = (name: string): ObservabilityMode => MODES.find((m) => m.name === name)!.mode;
+    const runs: ObservabilityRun[] = result.runs.map((r) => ({
+      ...r,
+      mode: modeOf(r.arm),
+      windowCheckins: r.warmupRequests + r.load.requests,
+      sink: windows.get(`${modeOf(r.arm)}:${r.round}`) ?? NO_EXPORTS,
+    }));
+    const modes: ObservabilityModeSummary[] = result.arms.map((a) => {
+      const mine = runs.filter((r) => r.arm === a.name);
+      const total = mine.reduce((n, r) => combine(n, r.sink, 1), NO_EXPORTS);
+      const checkins = mine.reduce((n, r) => n + r.windowCheckins, 0);
+      return { ...a, mode: modeOf(a.name), sink: total, spansPerCheckin: checkins > 0 ? total.spans / checkins : 0 };
+    });
     const traced = modes.find((m) => m.mode === 'c')!;
     if (traced.sink.spans === 0)
       throw new Error(
@@ -425,7 +319,7 @@ export async function runObservabilityScenario(options: ObservabilityOptions): P
       );
     return {
       rounds,
-      order,
+      order: result.order.map(modeOf),
       warmupS,
       durationS,
       connections,
@@ -433,7 +327,7 @@ export async function runObservabilityScenario(options: ObservabilityOptions): P
       sinkOther: sink.otherKinds(),
       runs,
       modes,
-      unexpected: runs.reduce((n, r) => n + r.unexpected, 0),
+      unexpected: result.unexpected,
     };
   } finally {
     await Promise.all(Object.values(servers).map((s) => s.stop()));

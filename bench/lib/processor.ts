@@ -25,6 +25,7 @@ import { freePort, sleep, type SpawnedRedis } from '@ncc/testing';
 import { fmt, log } from './format.js';
 import { type Mode, processCpuSeconds, serviceArgs, type Started, startProcess } from './processes.js';
 import { commandDelta, type CommandCounts, commandStats } from './redis-stats.js';
+import { median } from './rounds.js';
 import type { Session } from './users.js';
 
 /** Throughput entries cycle over the seeded users and this many locations (ids from THROUGHPUT_LOCATION_BASE + 1). */
@@ -106,12 +107,6 @@ export interface ProcessorResults {
   latency: LatencyResult;
   /** Latency checkins that did not get a 202 (counted like the HTTP scenarios' unexpected responses). */
   unexpected: number;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /** Nearest-rank percentile (p in 0..1) of an ascending list. */

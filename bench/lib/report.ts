@@ -5,9 +5,12 @@
  */
 import { cpus } from 'node:os';
 import { fmt } from './format.js';
+import type { LoadResult } from './load.js';
 import type { ObservabilityResults } from './observability.js';
 import type { ProcessorResults } from './processor.js';
-import type { ScenarioResults } from './scenarios.js';
+import { type ScaleResults, scaleText } from './scale.js';
+import { median, unexpectedOf } from './rounds.js';
+import type { LoginResults, ScenarioResults } from './scenarios.js';
 import type { TargetResults } from './targets.js';
 import { BCRYPT_COST } from './users.js';
 
@@ -24,7 +27,7 @@ export interface RunInfo {
     clusterWorkers: number;
     servicesFrom: string;
     smoke: boolean;
-    observabilityRounds: number;
+    rounds: number;
   };
 }
 
@@ -35,34 +38,103 @@ function markdownTable(header: string[], rows: string[][]): string {
   return [line(header), `|${widths.map((w, i) => (i === 0 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...rows.map(line)].join('\n');
 }
 
-/** The scenarios as a Markdown table, aligned (the same table docs/performance.md quotes). */
-export function scenarioTable({ results }: ScenarioResults): string {
+const spread = (min: number, max: number): string => `${min.toFixed(2)}–${max.toFixed(2)}`;
+
+/**
+ * The scenarios as a Markdown table, aligned (the same table docs/performance.md quotes): the HTTP
+ * scenarios' medians over the interleaved rounds with the paired ratios' min–max, then the login rounds' medians.
+ */
+export function scenarioTable({ http, roundTrips, login }: ScenarioResults): string {
   const header = [
     'scenario',
     'expect',
     'req/s',
+    '× baseline',
+    'min–max',
+    'CPU µs/req',
+    'CPU × baseline',
+    'CPU min–max',
     'p50 ms',
     'p99 ms',
-    'unexpected',
-    '× baseline',
     'Redis cmds/req',
     'round trips/req',
-    'CPU µs/req',
     'Redis CPU µs/req',
+    'unexpected',
   ];
-  const rows = results.map((s) => [
-    s.name,
-    String(s.expected),
-    fmt(s.load.rps, s.load.rps < 100 ? 1 : 0),
-    String(s.load.p50),
-    String(s.load.p99),
-    String(s.unexpected),
-    s.ratio.toFixed(s.ratio < 0.1 ? 4 : 2),
-    s.name.startsWith('healthz') ? '0' : s.redisCommandsPerRequest.toFixed(2),
-    s.roundTrips === null ? '–' : s.roundTrips.toFixed(2),
-    s.cpuUsPerRequest > 0 ? fmt(s.cpuUsPerRequest) : '–',
-    s.redisCpuUsPerRequest > 0 ? fmt(s.redisCpuUsPerRequest, 1) : '–',
+  const rows = http.arms.map((a) => [
+    a.name,
+    String(a.expected),
+    fmt(a.rps),
+    a.ratio.toFixed(2),
+    spread(a.ratioMin, a.ratioMax),
+    fmt(a.cpuUsPerRequest),
+    a.cpuRatio.toFixed(2),
+    spread(a.cpuRatioMin, a.cpuRatioMax),
+    String(a.p50Ms),
+    String(a.p99Ms),
+    a.redisCommandsPerRequest.toFixed(2),
+    roundTrips[a.name]?.toFixed(2) ?? '–',
+    a.redisCpuUsPerRequest > 0 ? fmt(a.redisCpuUsPerRequest, 1) : '–',
+    String(a.unexpected),
   ]);
+  if (login) {
+    const unexpected = (f: (r: LoginResults['rounds'][number]) => LoadResult): string => String(login.rounds.reduce((n, r) => n + unexpectedOf(f(r), 200), 0));
+    const dash = ['–', '–', '–', '–', '–'];
+    rows.push(
+      [
+        'healthz-idle',
+        '200',
+        fmt(median(login.rounds.map((r) => r.healthIdle.rps)), 1),
+        ...dash,
+        String(login.healthIdleP50Ms),
+        String(login.healthIdleP99Ms),
+        '0',
+        '–',
+        '–',
+        unexpected((r) => r.healthIdle),
+      ],
+      [
+        'login',
+        '200',
+        fmt(login.loginRps, 1),
+        '–',
+        '–',
+        fmt(login.loginCpuUsPerRequest),
+        '–',
+        '–',
+        String(login.loginP50Ms),
+        String(login.loginP99Ms),
+        login.redisCommandsPerRequest.toFixed(2),
+        login.roundTrips.toFixed(2),
+        fmt(login.loginRedisCpuUsPerRequest, 1),
+        unexpected((r) => r.login),
+      ],
+      [
+        'healthz-at-storm-start',
+        '200',
+        fmt(median(login.rounds.map((r) => r.healthAtStormStart.rps)), 1),
+        ...dash,
+        '–',
+        `${login.healthAtStormStartP99Ms} (max ${login.healthAtStormStartMaxMs})`,
+        '0',
+        '–',
+        '–',
+        unexpected((r) => r.healthAtStormStart),
+      ],
+      [
+        'healthz-during-login',
+        '200',
+        fmt(median(login.rounds.map((r) => r.healthDuringLogin.rps)), 1),
+        ...dash,
+        String(login.healthDuringP50Ms),
+        String(login.healthDuringP99Ms),
+        '0',
+        '–',
+        '–',
+        unexpected((r) => r.healthDuringLogin),
+      ],
+    );
+  }
   return markdownTable(header, rows);
 }
 
@@ -109,7 +181,7 @@ export function observabilityText(o: ObservabilityResults): string {
   const other = o.modes.reduce((n, m) => n + m.sink.other, 0);
   return [
     `Observability overhead (checkin, authenticated → 202, ${o.connections} connections): ${o.rounds} interleaved round${o.rounds > 1 ? 's' : ''} of ` +
-      `${o.order.slice(0, 3).join(', ')} (${o.warmupS} s warm-up + ${o.durationS} s each), medians; × (a) paired within each round:`,
+      `${o.order.slice(0, 3).join(', ')} (${o.warmupS} s warm-up + ${o.durationS} s each), medians; × (a) paired with the (a) runs before and after each run:`,
     observabilityTable(o),
     ...o.modes.map((m) => `  (${m.mode}) ${m.label}`),
     `  (c) ran with ${otlp}. OTLP columns: what the bench's sink received in the mode's windows (warm-ups included); ` +
@@ -119,10 +191,11 @@ export function observabilityText(o: ObservabilityResults): string {
 
 /** Responses with an unexpected status, connection errors and timeouts, over all scenarios (and the processor's latency checkins, the observability runs). */
 export const unexpectedResponses = (
-  { results }: ScenarioResults,
+  { http, login }: ScenarioResults,
   processor: ProcessorResults | null = null,
   observability: ObservabilityResults | null = null,
-): number => results.reduce((n, s) => n + s.unexpected, 0) + (processor?.unexpected ?? 0) + (observability?.unexpected ?? 0);
+  scale: ScaleResults | null = null,
+): number => http.unexpected + (login?.unexpected ?? 0) + (processor?.unexpected ?? 0) + (observability?.unexpected ?? 0) + (scale?.unexpected ?? 0);
 
 /** By command, most first; those below 0.001 per entry (the periodic maintenance) named together at the end. */
 function byCommand(counts: Record<string, number>): string {
@@ -153,6 +226,14 @@ export function processorText(p: ProcessorResults): string {
   ].join('\n');
 }
 
+/** Redis commands per request by command, most first ("none" without any). */
+const commandList = (counts: Record<string, number>): string => {
+  const parts = Object.entries(counts)
+    .sort((a, b) => b[1] - a[1])
+    .map(([cmd, n]) => `${cmd} ${n.toFixed(3)}`);
+  return parts.length > 0 ? parts.join(', ') : 'none';
+};
+
 /** The text the bench prints on stdout. */
 export function textReport(
   scenarios: ScenarioResults,
@@ -160,30 +241,31 @@ export function textReport(
   table: string,
   processor: ProcessorResults | null = null,
   observability: ObservabilityResults | null = null,
+  scale: ScaleResults | null = null,
 ): string {
-  const { results, baselineRuns, baselineRps } = scenarios;
-  const unexpected = unexpectedResponses(scenarios, processor, observability);
-  const spread = baselineRuns.length === 2 ? Math.abs(baselineRuns[0]! - baselineRuns[1]!) / baselineRps : 0;
-  const redisLines = results
-    .filter((s) => !s.name.startsWith('healthz'))
-    .map((s) => {
-      const parts = Object.entries(s.redisPerRequest)
-        .sort((a, b) => b[1] - a[1])
-        .map(([cmd, n]) => `${cmd} ${n.toFixed(3)}`);
-      return `  ${s.name.padEnd(12)} ${parts.length > 0 ? parts.join(', ') : 'none'}`;
-    })
-    .join('\n');
+  const { http, login } = scenarios;
+  const unexpected = unexpectedResponses(scenarios, processor, observability, scale);
+  const baseline = http.arms[0]!;
+  const redisLines = [
+    ...http.arms.map((a) => `  ${a.name.padEnd(12)} ${commandList(a.redisPerRequest)}`),
+    ...(login ? [`  ${'login'.padEnd(12)} ${commandList(login.redisPerRequest)}`] : []),
+  ].join('\n');
   const targetLines = targets.map((t) => `  [${t.met ? 'met' : 'MISSED'}] ${t.name}: ${t.target}; measured ${t.measured}`).join('\n');
   return [
     '',
+    `HTTP scenarios: ${http.rounds} interleaved round${http.rounds > 1 ? 's' : ''} (${http.order.join(', ')}); medians; × baseline paired with the baseline runs before and after each run, min–max over the rounds.`,
     table,
     '',
-    `baseline = mean of two runs (${baselineRuns.map((r) => fmt(r)).join(' and ')} req/s, spread ${(spread * 100).toFixed(0)}%)`,
+    `baseline runs: ${baseline.rpsRuns.map((r) => fmt(r)).join(' / ')} req/s; steal (CPU time the hypervisor gave other guests) median ${baseline.stealPercent.toFixed(1)} %` +
+      (login
+        ? `; login rounds: ${login.rounds.map((r) => fmt(r.login.rps, 1)).join(' / ')} req/s, /healthz p99 ${login.rounds.map((r) => r.healthDuringLogin.p99).join(' / ')} ms`
+        : ''),
     "Redis commands per request (INFO commandstats deltas, the bench's INFO excluded; includes commands run inside the checkin Lua script):",
     redisLines,
     'Targets:',
     targetLines,
     ...(observability ? ['', observabilityText(observability)] : []),
+    ...(scale ? ['', scaleText(scale)] : []),
     ...(processor ? ['', processorText(processor)] : []),
     unexpected > 0 ? `\nFAILED: ${unexpected} responses with an unexpected status, connection errors or timeouts.` : '',
   ].join('\n');
@@ -197,9 +279,39 @@ export function jsonReport(
   table: string,
   processor: ProcessorResults | null = null,
   observability: ObservabilityResults | null = null,
+  scale: ScaleResults | null = null,
 ) {
-  const { results, baselineRuns, baselineRps, compareMs } = scenarios;
+  const { http, roundTrips, login } = scenarios;
   const missed = targets.filter((t) => !t.met);
+  const loginRow = (name: string, label: string, rps: number, p50Ms: number, p99Ms: number, runs: LoadResult[], extra: object) => ({
+    name,
+    label,
+    expectedStatus: 200,
+    rps,
+    requests: runs.reduce((n, r) => n + r.requests, 0),
+    p50Ms,
+    p99Ms,
+    statuses: runs.reduce<Record<string, number>>((all, r) => {
+      for (const [code, n] of Object.entries(r.statuses)) all[code] = (all[code] ?? 0) + n;
+      return all;
+    }, {}),
+    unexpected: runs.reduce((n, r) => n + unexpectedOf(r, 200), 0),
+    ...extra,
+  });
+  /** A /healthz probe's row: medians over the login rounds, and its per-round p99 and max. */
+  const probeRow = (name: string, label: string, pick: (r: LoginResults['rounds'][number]) => LoadResult) => {
+    const runs = login!.rounds.map(pick);
+    const med = (f: (r: LoadResult) => number): number => median(runs.map(f));
+    return loginRow(
+      name,
+      label,
+      med((r) => r.rps),
+      med((r) => r.p50),
+      med((r) => r.p99),
+      runs,
+      { p99MsRuns: runs.map((r) => r.p99), maxMs: med((r) => r.max) },
+    );
+  };
   return {
     date: new Date(run.started).toISOString(),
     machine: {
@@ -210,36 +322,80 @@ export function jsonReport(
       loadAverageAfter: run.loadAverageAfter,
     },
     options: run.options,
-    baselineRps,
-    baselineRuns,
-    bcrypt: compareMs === null ? null : { cost: BCRYPT_COST, compareMs, cores: run.cores, loginCeilingRps: loginCeiling },
-    scenarios: results.map((s) => ({
-      name: s.name,
-      label: s.label,
-      expectedStatus: s.expected,
-      rps: s.load.rps,
-      requests: s.load.requests,
-      durationS: s.load.durationS,
-      p50Ms: s.load.p50,
-      p99Ms: s.load.p99,
-      maxMs: s.load.max,
-      statuses: s.load.statuses,
-      errors: s.load.errors,
-      timeouts: s.load.timeouts,
-      unexpected: s.unexpected,
-      ratioToBaseline: s.ratio,
-      redisCommandsPerRequest: s.redisCommandsPerRequest,
-      redisPerRequestByCommand: s.redisPerRequest,
-      redisRoundTripsPerRequest: s.roundTrips,
-      cpuUsPerRequest: s.cpuUsPerRequest,
-      redisCpuUsPerRequest: s.redisCpuUsPerRequest,
+    baselineRps: http.arms[0]!.rps,
+    order: http.order,
+    bcrypt: login === null ? null : { cost: BCRYPT_COST, compareMs: login.compareMs, cores: run.cores, loginCeilingRps: loginCeiling },
+    /** Medians over the rounds; every measured run is in `runs`. */
+    scenarios: [
+      ...http.arms.map((a) => ({
+        name: a.name,
+        label: a.label,
+        expectedStatus: a.expected,
+        rps: a.rps,
+        rpsRuns: a.rpsRuns,
+        requests: http.runs.filter((r) => r.arm === a.name).reduce((n, r) => n + r.load.requests, 0),
+        p50Ms: a.p50Ms,
+        p99Ms: a.p99Ms,
+        statuses: a.statuses,
+        unexpected: a.unexpected,
+        ratioToBaseline: a.ratio,
+        ratioMin: a.ratioMin,
+        ratioMax: a.ratioMax,
+        cpuUsPerRequest: a.cpuUsPerRequest,
+        cpuRatioToBaseline: a.cpuRatio,
+        cpuRatioMin: a.cpuRatioMin,
+        cpuRatioMax: a.cpuRatioMax,
+        redisCommandsPerRequest: a.redisCommandsPerRequest,
+        redisPerRequestByCommand: a.redisPerRequest,
+        redisRoundTripsPerRequest: roundTrips[a.name] ?? null,
+        redisCpuUsPerRequest: a.redisCpuUsPerRequest,
+        stealPercent: a.stealPercent,
+      })),
+      ...(login
+        ? [
+            probeRow('healthz-idle', '/healthz, no other load (reference)', (r) => r.healthIdle),
+            loginRow(
+              'login',
+              `POST /login (bcrypt cost ${BCRYPT_COST})`,
+              login.loginRps,
+              login.loginP50Ms,
+              login.loginP99Ms,
+              login.rounds.map((r) => r.login),
+              {
+                rpsRuns: login.rounds.map((r) => r.login.rps),
+                cpuUsPerRequest: login.loginCpuUsPerRequest,
+                redisCpuUsPerRequest: login.loginRedisCpuUsPerRequest,
+                redisCommandsPerRequest: login.redisCommandsPerRequest,
+                redisPerRequestByCommand: login.redisPerRequest,
+                redisRoundTripsPerRequest: login.roundTrips,
+              },
+            ),
+            probeRow(
+              'healthz-at-storm-start',
+              "/healthz during the login storm's first second (every login connection opening at once)",
+              (r) => r.healthAtStormStart,
+            ),
+            probeRow('healthz-during-login', '/healthz while logins run', (r) => r.healthDuringLogin),
+          ]
+        : []),
+    ],
+    runs: http.runs.map((r) => ({
+      scenario: r.arm,
+      round: r.round,
+      rps: r.load.rps,
+      p99Ms: r.load.p99,
+      cpuUsPerRequest: r.cpuUsPerRequest,
+      redisCpuUsPerRequest: r.redisCpuUsPerRequest,
+      stealPercent: r.stealPercent,
     })),
     targets,
     table,
     /** The observability overhead scenario (every run, the per-mode medians, its table); null when it did not run. */
     observability: observability ? { ...observability, table: observabilityTable(observability) } : null,
+    /** The scale curve (checkin as 1, 2, 4 processes); null when it did not run. */
+    scale,
     /** The checkin processor scenario; null when it did not run (--only without processor). */
     processor,
-    ok: unexpectedResponses(scenarios, processor, observability) === 0 && (run.options.smoke || missed.length === 0),
+    ok: unexpectedResponses(scenarios, processor, observability, scale) === 0 && (run.options.smoke || missed.length === 0),
   };
 }

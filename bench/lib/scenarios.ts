@@ -1,39 +1,30 @@
 /**
- * The scenarios, in their fixed order: baseline, checkin (202), checkin-401, me, baseline-2, then the
- * login pair (healthz-idle, login, healthz-during-login). Each measured run records the load result,
- * the Redis commands per request (INFO commandstats), the round trips per request (a short sequential
- * probe) and the CPU the serving process and redis-server spent per response.
+ * The HTTP scenarios. The baseline (a bare Express JSON POST) and checkin (202), checkin-401 and me
+ * run as interleaved rounds (bench/lib/rounds.ts): baseline, checkin, checkin-401, me, baseline, …,
+ * baseline — each scenario's ratio paired with the baseline runs around it, medians over the rounds.
+ * After the rounds, a short sequential probe per scenario counts its Redis round trips.
+ *
+ * Then the login rounds: in each, the /healthz probe alone (this machine's own noise), then logins at
+ * full load with the same probe alongside; medians over the rounds, and the bcrypt compare time the
+ * login target is computed from.
  */
 import type { SpawnedRedis } from '@ncc/testing';
+import { CHECKIN_STREAM } from '@ncc/checkins';
 import { fmt, log } from './format.js';
-import { load, type LoadOptions, type LoadRequest, type LoadResult } from './load.js';
+import { load, type LoadRequest, type LoadResult } from './load.js';
 import { processCpuSeconds, type Started } from './processes.js';
+import { type Arm, median, type RoundsResult, runRounds, unexpectedOf } from './rounds.js';
 import { commandCounts, commandDelta, type CommandCounts, roundTripsPerRequest } from './redis-stats.js';
 import { BCRYPT_COST, bcryptjs, benchEmail, PASSWORD, type Session } from './users.js';
 
 const PROBE_REQUESTS = 20;
-
-export interface Scenario {
-  name: string;
-  label: string;
-  expected: number;
-  load: LoadResult;
-  unexpected: number;
-  redisPerRequest: CommandCounts;
-  redisCommandsPerRequest: number;
-  roundTrips: number | null;
-  /** CPU time the serving process (all its threads and cluster workers) spent per response, in µs. */
-  cpuUsPerRequest: number;
-  /** CPU time redis-server spent per response, in µs. */
-  redisCpuUsPerRequest: number;
-  ratio: number;
-}
 
 export interface BenchSettings {
   durationS: number;
   warmupS: number;
   connections: number;
   cores: number;
+  rounds: number;
   smoke: boolean;
   /** Run only these (the baseline always runs). */
   only: Set<string> | undefined;
@@ -48,26 +39,50 @@ export interface Servers {
   baseline: Started;
 }
 
+/** One login round: the probe alone, then logins with the probe alongside. */
+export interface LoginRound {
+  round: number;
+  healthIdle: LoadResult;
+  login: LoadResult;
+  healthDuringLogin: LoadResult;
+  /** The same probe during the storm's first second, while every login connection opens at once. */
+  healthAtStormStart: LoadResult;
+  /** auth's CPU per login (bcrypt threads included, and the light probe alongside). */
+  loginCpuUsPerRequest: number;
+  loginRedisCpuUsPerRequest: number;
+  /** auth's CPU per /healthz with nothing else running. */
+  healthIdleCpuUsPerRequest: number;
+}
+
+export interface LoginResults {
+  rounds: LoginRound[];
+  /** Median time of one bcrypt compare (mean of before and after the rounds), this thread. */
+  compareMs: number;
+  /** Medians over the rounds. */
+  loginRps: number;
+  loginP50Ms: number;
+  loginP99Ms: number;
+  loginCpuUsPerRequest: number;
+  loginRedisCpuUsPerRequest: number;
+  healthIdleP50Ms: number;
+  healthIdleP99Ms: number;
+  healthDuringP50Ms: number;
+  healthDuringP99Ms: number;
+  healthAtStormStartP99Ms: number;
+  healthAtStormStartMaxMs: number;
+  /** From a few sequential logins once the queue is empty. */
+  redisPerRequest: CommandCounts;
+  redisCommandsPerRequest: number;
+  roundTrips: number;
+  unexpected: number;
+}
+
 export interface ScenarioResults {
-  results: Scenario[];
-  /** req/s of the two baseline runs. */
-  baselineRuns: number[];
-  /** Their mean: what every ratio is relative to. */
-  baselineRps: number;
-  /** Median time of one bcrypt compare (mean of before and after the login run); null without the login scenario. */
-  compareMs: number | null;
-}
-
-export function unexpectedOf(result: LoadResult, expected: number): number {
-  let n = result.errors + result.timeouts;
-  for (const [code, count] of Object.entries(result.statuses)) if (Number(code) !== expected) n += count;
-  return n;
-}
-
-function perRequest(delta: CommandCounts, requests: number): CommandCounts {
-  const out: CommandCounts = {};
-  for (const [name, calls] of Object.entries(delta)) out[name] = requests > 0 ? calls / requests : 0;
-  return out;
+  /** The baseline and the HTTP scenarios in interleaved rounds. */
+  http: RoundsResult;
+  /** Redis round trips per request by scenario, from a sequential probe after the rounds. */
+  roundTrips: Record<string, number>;
+  login: LoginResults | null;
 }
 
 const sum = (counts: CommandCounts): number => Object.values(counts).reduce((a, b) => a + b, 0);
@@ -81,36 +96,8 @@ function bcryptCompareMs(hash: string, samples: number): number {
     bcrypt.compareSync(PASSWORD, hash);
     times.push(performance.now() - t);
   }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
+  return median(times);
 }
-
-/** A scenario row for a run whose Redis work is not counted (the /healthz probes). */
-function healthRow(name: string, label: string, result: LoadResult, cpuUsPerRequest: number): Scenario {
-  return {
-    name,
-    label,
-    expected: 200,
-    load: result,
-    unexpected: unexpectedOf(result, 200),
-    redisPerRequest: {},
-    redisCommandsPerRequest: 0,
-    roundTrips: null,
-    cpuUsPerRequest,
-    redisCpuUsPerRequest: 0,
-    ratio: 0,
-  };
-}
-
-/** What a measured run needs besides its own options. */
-interface Context {
-  servers: Servers;
-  settings: BenchSettings;
-}
-
-// autocannon stops with up to `connections` requests in flight; the server still completes them.
-// Wait for that before counting anything else, or they land in the next scenario's numbers.
-export const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 300));
 
 /** Location ids handed out so far in this bench run (one counter for every scenario, so no two checkins collide). */
 let locationId = 0;
@@ -129,76 +116,27 @@ export const authenticatedCheckins =
     return { method: 'POST', path: '/api/checkin', headers: { cookie: session.cookie }, body: checkinBody(session.userId) };
   };
 
-const redisCpu = ({ redis }: Servers): number => (redis.pid === undefined ? 0 : processCpuSeconds(redis.pid));
+/** Empty ncc:checkins before a run, so every checkin run starts from the same stream (and long benches never reach its cap). */
+export const emptyStream = (redis: SpawnedRedis) => async (): Promise<void> => {
+  await redis.client.xtrim(CHECKIN_STREAM, 'MAXLEN', 0);
+};
+
+const redisCpu = (redis: SpawnedRedis): number => (redis.pid === undefined ? 0 : processCpuSeconds(redis.pid));
 
 const post = (url: string, body: string, cookie?: string): Promise<Response> =>
   fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...(cookie ? { cookie } : {}) }, body });
 
 /**
- * One scenario: a warm-up, then the measured load with Redis' command counters and both processes'
- * CPU read around it, then (with `probe`) the round trips per request from PROBE_REQUESTS sequential requests.
+ * The login rounds: logins at full load with a light /healthz probe alongside, the same probe without
+ * logins before them as the machine's own noise, and the bcrypt compare time the target is computed from.
  */
-async function measure(
-  { servers, settings }: Context,
-  name: string,
-  label: string,
-  expected: number,
-  options: { server: Started; url: string; request: LoadOptions['request'] },
-  probe?: (i: number) => Promise<Response>,
-): Promise<Scenario> {
-  const { redis } = servers;
-  const base = { url: options.url, connections: settings.connections, request: options.request };
-  if (settings.warmupS > 0) {
-    await load({ ...base, durationS: settings.warmupS });
-    await settle();
-  }
-  const before = await commandCounts(redis.client);
-  const cpu0 = options.server.cpuSeconds();
-  const redisCpu0 = redisCpu(servers);
-  const result = await load({ ...base, durationS: settings.durationS });
-  const cpu = options.server.cpuSeconds() - cpu0;
-  const redisCpuUsed = redisCpu(servers) - redisCpu0;
-  const after = await commandCounts(redis.client);
-  await settle();
-  const delta = perRequest(commandDelta(before, after), result.requests);
-  let roundTrips: number | null = null;
-  if (probe) {
-    roundTrips = await roundTripsPerRequest(redis.client, PROBE_REQUESTS, async (i) => {
-      const res = await probe(i);
-      await res.arrayBuffer();
-      if (res.status !== expected) throw new Error(`${name} probe: expected ${expected}, got ${res.status}`);
-    });
-  }
-  log(
-    `  ${name}: ${fmt(result.rps)} req/s, p99 ${result.p99} ms, statuses ${JSON.stringify(result.statuses)}${result.errors ? `, ${result.errors} errors` : ''}`,
-  );
-  return {
-    name,
-    label,
-    expected,
-    load: result,
-    unexpected: unexpectedOf(result, expected),
-    redisPerRequest: delta,
-    redisCommandsPerRequest: sum(delta),
-    roundTrips,
-    cpuUsPerRequest: (cpu * 1e6) / Math.max(1, result.requests),
-    redisCpuUsPerRequest: (redisCpuUsed * 1e6) / Math.max(1, result.requests),
-    ratio: 0,
-  };
-}
-
-/**
- * healthz-idle, login and healthz-during-login: logins at full load with a light /healthz probe
- * alongside, the same probe without logins as the machine's own noise, and the bcrypt compare time
- * the login target is computed from.
- */
-async function loginScenarios({ servers, settings }: Context, hash: string, loginBody: () => string): Promise<{ rows: Scenario[]; compareMs: number }> {
+async function loginRounds(servers: Servers, settings: BenchSettings, hash: string, loginBody: () => string): Promise<LoginResults> {
   const { auth, redis } = servers;
-  const { connections, cores, durationS, warmupS, smoke } = settings;
+  const { connections, cores, durationS, warmupS, smoke, rounds } = settings;
   const compareBefore = bcryptCompareMs(hash, smoke ? 3 : 7);
   log(`  one bcrypt compare at cost ${BCRYPT_COST}: ${compareBefore.toFixed(1)} ms (median, this thread)`);
   // Queued logins take seconds to drain (50 × one compare ÷ threads): warm up with one connection
-  // per core, and after the run wait until a login is answered in about one compare's time again.
+  // per core, and after each run wait until a login is answered in about one compare's time again.
   const drainLogins = async (): Promise<void> => {
     const deadline = Date.now() + 60_000;
     for (;;) {
@@ -210,149 +148,165 @@ async function loginScenarios({ servers, settings }: Context, hash: string, logi
   };
   const logins = (n: number, seconds: number) =>
     load({ url: auth.url, connections: n, durationS: seconds, request: () => ({ method: 'POST', path: '/login', body: loginBody }) });
-  const healthProbe = () => load({ url: auth.url, connections: 2, durationS, overallRate: 100, request: () => ({ method: 'GET', path: '/healthz' }) });
+  const healthProbe = (seconds = durationS) =>
+    load({ url: auth.url, connections: 2, durationS: seconds, overallRate: 100, request: () => ({ method: 'GET', path: '/healthz' }) });
+  // The probe joins once the storm runs: its first second opens every login connection at the same
+  // instant, and the ~1.6 ms of main-thread work per login before bcrypt (parsing, session, body,
+  // limiter) then holds the event loop for ~50–100 ms once. That ramp is probed and reported on its own (healthz-at-storm-start).
+  const PROBE_DELAY_S = Math.min(1, durationS / 4);
   if (warmupS > 0) {
     await logins(cores, warmupS);
     await drainLogins();
   }
-  // The same /healthz probe without logins: what this machine's scheduling noise alone costs.
-  let cpu0 = auth.cpuSeconds();
-  const healthIdle = await healthProbe();
-  const healthIdleCpu = auth.cpuSeconds() - cpu0;
-  // Logins at full load, and a light /healthz probe (2 connections, ≤ 100 req/s) at the same time.
-  cpu0 = auth.cpuSeconds();
-  const redisCpu0 = redisCpu(servers);
-  const [loginResult, healthResult] = await Promise.all([logins(connections, durationS), healthProbe()]);
-  const loginCpu = auth.cpuSeconds() - cpu0;
-  const loginRedisCpu = redisCpu(servers) - redisCpu0;
-  await drainLogins();
+  const runs: LoginRound[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    let cpu0 = auth.cpuSeconds();
+    const healthIdle = await healthProbe();
+    const healthIdleCpu = auth.cpuSeconds() - cpu0;
+    cpu0 = auth.cpuSeconds();
+    const redisCpu0 = redisCpu(redis);
+    const [login, [healthAtStormStart, healthDuringLogin]] = await Promise.all([
+      logins(connections, durationS),
+      healthProbe(PROBE_DELAY_S).then(async (start) => [start, await healthProbe(durationS - PROBE_DELAY_S)] as const),
+    ]);
+    const loginCpu = auth.cpuSeconds() - cpu0;
+    const loginRedisCpu = redisCpu(redis) - redisCpu0;
+    await drainLogins();
+    runs.push({
+      round,
+      healthIdle,
+      login,
+      healthDuringLogin,
+      healthAtStormStart,
+      loginCpuUsPerRequest: (loginCpu * 1e6) / Math.max(1, login.requests),
+      loginRedisCpuUsPerRequest: (loginRedisCpu * 1e6) / Math.max(1, login.requests),
+      healthIdleCpuUsPerRequest: (healthIdleCpu * 1e6) / Math.max(1, healthIdle.requests),
+    });
+    log(
+      `  login r${round}: ${fmt(login.rps, 1)} req/s, p99 ${login.p99} ms; /healthz p99 ${healthDuringLogin.p99} ms (alone: ${healthIdle.p99} ms; storm's first ${PROBE_DELAY_S} s: max ${healthAtStormStart.max} ms), statuses ${JSON.stringify(login.statuses)}`,
+    );
+  }
   // Commands per login from a few sequential logins once the queue is empty: under load the
   // window's edges cut through seconds-long queued logins and would skew a per-request count.
   const before = await commandCounts(redis.client);
-  const loginRoundTrips = await roundTripsPerRequest(redis.client, 5, async () => {
+  const roundTrips = await roundTripsPerRequest(redis.client, 5, async () => {
     const res = await post(`${auth.url}/login`, loginBody());
     await res.arrayBuffer();
     if (res.status !== 200) throw new Error(`login probe: expected 200, got ${res.status}`);
   });
-  const loginDelta = perRequest(commandDelta(before, await commandCounts(redis.client)), 5);
+  const delta = commandDelta(before, await commandCounts(redis.client));
+  const redisPerRequest = Object.fromEntries(Object.entries(delta).map(([cmd, n]) => [cmd, n / 5]));
   const compareAfter = bcryptCompareMs(hash, smoke ? 3 : 7);
-  log(`  login: ${fmt(loginResult.rps, 1)} req/s, p99 ${loginResult.p99} ms; /healthz p99 ${healthResult.p99} ms`);
-  const login: Scenario = {
-    name: 'login',
-    label: `POST /login (bcrypt cost ${BCRYPT_COST})`,
-    expected: 200,
-    load: loginResult,
-    unexpected: unexpectedOf(loginResult, 200),
-    redisPerRequest: loginDelta,
-    redisCommandsPerRequest: sum(loginDelta),
-    roundTrips: loginRoundTrips,
-    // Includes the bcrypt worker threads (and the light /healthz probe running alongside).
-    cpuUsPerRequest: (loginCpu * 1e6) / Math.max(1, loginResult.requests),
-    redisCpuUsPerRequest: (loginRedisCpu * 1e6) / Math.max(1, loginResult.requests),
-    ratio: 0,
-  };
+  const med = (f: (r: LoginRound) => number): number => median(runs.map(f));
   return {
-    rows: [
-      healthRow('healthz-idle', '/healthz, no other load (reference)', healthIdle, (healthIdleCpu * 1e6) / Math.max(1, healthIdle.requests)),
-      login,
-      healthRow('healthz-during-login', '/healthz while logins run', healthResult, 0),
-    ],
+    rounds: runs,
     compareMs: (compareBefore + compareAfter) / 2,
+    loginRps: med((r) => r.login.rps),
+    loginP50Ms: med((r) => r.login.p50),
+    loginP99Ms: med((r) => r.login.p99),
+    loginCpuUsPerRequest: med((r) => r.loginCpuUsPerRequest),
+    loginRedisCpuUsPerRequest: med((r) => r.loginRedisCpuUsPerRequest),
+    healthIdleP50Ms: med((r) => r.healthIdle.p50),
+    healthIdleP99Ms: med((r) => r.healthIdle.p99),
+    healthDuringP50Ms: med((r) => r.healthDuringLogin.p50),
+    healthDuringP99Ms: med((r) => r.healthDuringLogin.p99),
+    healthAtStormStartP99Ms: med((r) => r.healthAtStormStart.p99),
+    healthAtStormStartMaxMs: med((r) => r.healthAtStormStart.max),
+    redisPerRequest,
+    redisCommandsPerRequest: sum(redisPerRequest),
+    roundTrips,
+    unexpected: runs.reduce(
+      (n, r) =>
+        n + unexpectedOf(r.login, 200) + unexpectedOf(r.healthIdle, 200) + unexpectedOf(r.healthDuringLogin, 200) + unexpectedOf(r.healthAtStormStart, 200),
+      0,
+    ),
   };
 }
 
 /** Every wanted scenario against the started servers, with `sessions` logged in and `hash` the users' password hash. */
-export async function runScenarios(servers: Servers, sessions: Session[], hash: string, settings: BenchSettings): Promise<ScenarioResults> {
-  const { auth, checkin, baseline } = servers;
-  const ctx: Context = { servers, settings };
+export async function runScenarios(
+  servers: Servers,
+  sessions: Session[],
+  hash: string,
+  settings: BenchSettings,
+  /** More checkin processes (another environment: --variant), each an arm next to `checkin` with the same load. */
+  variants: { name: string; server: Started }[] = [],
+): Promise<ScenarioResults> {
+  const { auth, checkin, baseline, redis } = servers;
   const wanted = (name: string): boolean => !settings.only || settings.only.has(name);
+  const session = (c: number) => sessions[c % sessions.length]!;
+
+  const reference: Arm = {
+    name: 'baseline',
+    label: 'baseline: bare Express JSON POST',
+    expected: 202,
+    server: baseline,
+    request: (c) => ({ method: 'POST', path: '/api/checkin', body: checkinBody(session(c).userId) }),
+  };
+  const candidates: (Arm & { probe: () => Promise<Response> })[] = [
+    {
+      name: 'checkin',
+      label: 'checkin, authenticated → 202',
+      expected: 202,
+      server: checkin,
+      request: authenticatedCheckins(sessions),
+      beforeRun: emptyStream(redis),
+      probe: () => post(`${checkin.url}/api/checkin`, checkinBody(session(0).userId)(), session(0).cookie),
+    },
+    {
+      name: 'checkin-401',
+      label: 'checkin, no cookie → 401',
+      expected: 401,
+      server: checkin,
+      request: (c) => ({ method: 'POST', path: '/api/checkin', body: checkinBody(session(c).userId) }),
+      probe: () => post(`${checkin.url}/api/checkin`, checkinBody(1)()),
+    },
+    {
+      name: 'me',
+      label: 'GET /me with a session',
+      expected: 200,
+      server: auth,
+      request: (c) => ({ method: 'GET', path: '/me', headers: { cookie: session(c).cookie } }),
+      probe: () => fetch(`${auth.url}/me`, { headers: { cookie: session(0).cookie } }),
+    },
+  ];
+  // Each variant process gets the checkin scenarios that run (checkin, checkin-401), with its name appended.
+  const variantArms = variants.flatMap(({ name, server }) =>
+    candidates
+      .filter((a) => a.server === checkin && wanted(a.name))
+      .map((a) => ({
+        ...a,
+        name: `${a.name}${name.slice('checkin'.length)}`,
+        label: `${a.label}, ${name.slice('checkin'.length)}`,
+        server,
+        probe: () => post(`${server.url}/api/checkin`, checkinBody(session(0).userId)(), a.name === 'checkin' ? session(0).cookie : undefined),
+      })),
+  );
+  const arms = [...candidates.filter((a) => wanted(a.name)), ...variantArms];
+  const http = await runRounds({
+    redis,
+    reference,
+    arms,
+    rounds: settings.rounds,
+    warmupS: settings.warmupS,
+    durationS: settings.durationS,
+    connections: settings.connections,
+    title: 'http',
+  });
+  const roundTrips: Record<string, number> = {};
+  for (const arm of [{ ...reference, probe: () => post(`${baseline.url}/api/checkin`, checkinBody(1)()) }, ...arms]) {
+    roundTrips[arm.name] = await roundTripsPerRequest(redis.client, PROBE_REQUESTS, async () => {
+      const res = await arm.probe();
+      await res.arrayBuffer();
+      if (res.status !== arm.expected) throw new Error(`${arm.name} probe: expected ${arm.expected}, got ${res.status}`);
+    });
+  }
 
   let loginUser = 0;
   const loginBody = (): string => {
     loginUser = (loginUser % settings.users) + 1;
     return JSON.stringify({ email: benchEmail(loginUser), password: PASSWORD });
   };
-  const session = (c: number) => sessions[c % sessions.length]!;
-
-  const results: Scenario[] = [];
-  const baselineRuns: number[] = [];
-  const baselineScenario = async (name: string): Promise<void> => {
-    const row = await measure(
-      ctx,
-      name,
-      'baseline: bare Express JSON POST',
-      202,
-      {
-        server: baseline,
-        url: baseline.url,
-        request: (c) => ({ method: 'POST', path: '/api/checkin', body: checkinBody(session(c).userId) }),
-      },
-      () => post(`${baseline.url}/api/checkin`, checkinBody(1)()),
-    );
-    baselineRuns.push(row.load.rps);
-    results.push(row);
-  };
-
-  await baselineScenario('baseline');
-  if (wanted('checkin')) {
-    results.push(
-      await measure(
-        ctx,
-        'checkin',
-        'checkin, authenticated → 202',
-        202,
-        {
-          server: checkin,
-          url: checkin.url,
-          request: authenticatedCheckins(sessions),
-        },
-        () => post(`${checkin.url}/api/checkin`, checkinBody(session(0).userId)(), session(0).cookie),
-      ),
-    );
-  }
-  if (wanted('checkin-401')) {
-    results.push(
-      await measure(
-        ctx,
-        'checkin-401',
-        'checkin, no cookie → 401',
-        401,
-        {
-          server: checkin,
-          url: checkin.url,
-          request: (c) => ({ method: 'POST', path: '/api/checkin', body: checkinBody(session(c).userId) }),
-        },
-        () => post(`${checkin.url}/api/checkin`, checkinBody(1)()),
-      ),
-    );
-  }
-  if (wanted('me')) {
-    results.push(
-      await measure(
-        ctx,
-        'me',
-        'GET /me with a session',
-        200,
-        {
-          server: auth,
-          url: auth.url,
-          request: (c) => ({ method: 'GET', path: '/me', headers: { cookie: session(c).cookie } }),
-        },
-        () => fetch(`${auth.url}/me`, { headers: { cookie: session(0).cookie } }),
-      ),
-    );
-  }
-  // The baseline again, so a noisy neighbour during the run shows up as a spread between the two.
-  await baselineScenario('baseline-2');
-
-  let compareMs: number | null = null;
-  if (wanted('login')) {
-    const login = await loginScenarios(ctx, hash, loginBody);
-    results.push(...login.rows);
-    compareMs = login.compareMs;
-  }
-
-  const baselineRps = baselineRuns.reduce((a, b) => a + b, 0) / Math.max(1, baselineRuns.length);
-  for (const s of results) s.ratio = s.load.rps / baselineRps;
-  return { results, baselineRuns, baselineRps, compareMs };
+  const login = wanted('login') ? await loginRounds(servers, settings, hash, loginBody) : null;
+  return { http, roundTrips, login };
 }

@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Express, RequestHandler, Router } from 'express';
 import helmet from 'helmet';
 import { type CrossSiteOptions, crossSiteGuard } from './cross-site.js';
@@ -34,6 +35,29 @@ export interface ServiceFrameOptions {
 }
 
 /**
+ * helmet's security headers, computed once: helmet() with its defaults sets the same headers on every
+ * response (no directive depends on the request), through a chain of a dozen middleware functions.
+ * Run that chain once against a recorder at start-up, then set the recorded headers in one step.
+ */
+export function securityHeaders(): RequestHandler {
+  const headers: [string, string | number | readonly string[]][] = [];
+  const recorder = {
+    setHeader: (name: string, value: string | number | readonly string[]) => headers.push([name, value]),
+    removeHeader: () => undefined,
+  };
+  let done = false;
+  helmet()({} as IncomingMessage, recorder as unknown as ServerResponse, () => {
+    done = true;
+  });
+  // A helmet that answered asynchronously or not at all would leave headers out: refuse to start.
+  if (!done || headers.length === 0) throw new Error('helmet did not set its headers synchronously; securityHeaders() cannot precompute them.');
+  return (_req, res, next) => {
+    for (const [name, value] of headers) res.setHeader(name, value);
+    next();
+  };
+}
+
+/**
  * The frame every ncc service shares, in this order: the request timer (metrics), request id, helmet's security headers, `head`,
  * the cross-site guard (CSRF/CORS, decision 011), /healthz and /readyz (never behind a session or a
  * body parser), the service's routes, then 404 and the one error handler that maps errors to JSON.
@@ -43,7 +67,7 @@ export function createServiceFrame({ redis, logger, metrics, trustProxy, crossSi
   const timer = metrics.httpTimer();
   if (timer) app.use(timer);
   app.use(requestId);
-  app.use(helmet());
+  app.use(securityHeaders());
   for (const handler of head) app.use(handler);
   app.use(crossSiteGuard(crossSite));
   app.use(healthRoutes(redis));

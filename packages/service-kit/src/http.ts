@@ -39,10 +39,11 @@ export const DEFAULT_BODY_LIMIT = '10kb';
  */
 export function jsonBody(): RequestHandler[] {
   return [
-    (req, _res, next) => {
-      next(req.is('application/json') ? undefined : httpErrors.unsupportedMediaType());
-    },
     express.json({ limit: DEFAULT_BODY_LIMIT, strict: true, type: 'application/json' }),
+    // The parser leaves other content types unread (req.body undefined): only then is the type looked at again.
+    (req, _res, next) => {
+      next(req.body !== undefined || req.is('application/json') ? undefined : httpErrors.unsupportedMediaType());
+    },
   ];
 }
 
@@ -52,7 +53,7 @@ export function jsonBody(): RequestHandler[] {
  * JSON but not `{}`, 413 over the limit — so a request the route would silently misread never acts.
  */
 export function optionalJsonBody(): RequestHandler[] {
-  const [requireJson, parse] = jsonBody();
+  const [parse, requireJson] = jsonBody();
   const requireEmpty: RequestHandler = (req, _res, next) => {
     const body: unknown = req.body;
     const empty = typeof body === 'object' && body !== null && !Array.isArray(body) && Object.keys(body).length === 0;
@@ -66,9 +67,9 @@ export function optionalJsonBody(): RequestHandler[] {
         next();
         return;
       }
-      requireJson!(req, res, (err?: unknown) => {
+      parse!(req, res, (err?: unknown) => {
         if (err) return next(err);
-        parse!(req, res, (parseErr?: unknown) => (parseErr ? next(parseErr) : requireEmpty(req, res, next)));
+        requireJson!(req, res, (typeErr?: unknown) => (typeErr ? next(typeErr) : requireEmpty(req, res, next)));
       });
     },
   ];

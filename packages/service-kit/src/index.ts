@@ -12,7 +12,7 @@ export {
 } from './config.js';
 export { currentClientRequestId, currentRequestId } from './context.js';
 export { type CrossSiteOptions, crossSiteEnvShape, crossSiteGuard } from './cross-site.js';
-export { AppError, type AppErrorOptions, type ErrorBody, errorHandler, httpErrors, notFoundHandler } from './errors.js';
+export { AppError, type AppErrorOptions, type ErrorBody, errorHandler, httpErrors, notFoundHandler, sendError } from './errors.js';
 export { createBaseApp, DEFAULT_BODY_LIMIT, healthRoutes, jsonBody, optionalJsonBody, requestId, type RunningServer, startServer } from './http.js';
 export { createLogger, type Logger } from './logger.js';
 export { metricsPortEnv, ServiceMetrics, startMetricsServer, UNMATCHED_ROUTE } from './metrics.js';

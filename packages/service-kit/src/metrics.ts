@@ -20,6 +20,10 @@ const HTTP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1
 /** Redis command latencies: 100 µs … 1 s (REDIS_COMMAND_TIMEOUT_MS is 1 s by default). */
 const REDIS_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 
+/** Where countOutcomes leaves a route's status → outcome counters for the request timer. */
+const OUTCOMES = Symbol('ncc.outcomes');
+type OutcomeTagged = Response & { [OUTCOMES]?: ReadonlyMap<number, { inc(): void }> };
+
 /** The `route` label of a request answered before any route matched it (404s, the cross-site guard, …). */
 export const UNMATCHED_ROUTE = 'unmatched';
 
@@ -97,13 +101,14 @@ export class ServiceMetrics {
   /**
    * Counts a route's outcomes from the status it answered with: mounted first on the route, so the
    * refusals of its own guards (401 from the session check, 415/413 from the body parser) count too.
+   * It only tags the response; the request timer's one `finish` listener does the counting.
    */
   countOutcomes(counter: Counter<'outcome'>, byStatus: Readonly<Partial<Record<number, string>>>): RequestHandler {
+    if (!this.enabled) return (_req, _res, next) => next();
+    const byCode = new Map<number, { inc(): void }>();
+    for (const [status, outcome] of Object.entries(byStatus)) if (outcome !== undefined) byCode.set(Number(status), counter.labels({ outcome }));
     return (_req, res, next) => {
-      res.once('finish', () => {
-        const outcome = byStatus[res.statusCode];
-        if (outcome !== undefined) counter.inc({ outcome });
-      });
+      (res as OutcomeTagged)[OUTCOMES] = byCode;
       next();
     };
   }
@@ -115,12 +120,23 @@ export class ServiceMetrics {
   httpTimer(): RequestHandler | undefined {
     if (!this.enabled) return undefined;
     const histogram = this.httpDuration;
+    // One labelled child per (method, route pattern, status): observing through it skips prom-client's
+    // per-call label hashing. Bounded: methods × route patterns × statuses, never raw URLs.
+    const children = new Map<string, { observe(value: number): void }>();
     return (req, res, next) => {
       const started = process.hrtime.bigint();
       res.once('finish', () => {
         const route = req.route as { path?: unknown } | undefined;
         const pattern = typeof route?.path === 'string' ? `${req.baseUrl}${route.path}` : UNMATCHED_ROUTE;
-        histogram.observe({ method: req.method, route: pattern, status_code: res.statusCode }, Number(process.hrtime.bigint() - started) / 1e9);
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        const key = `${req.method} ${res.statusCode} ${pattern}`;
+        let child = children.get(key);
+        if (!child) {
+          child = histogram.labels({ method: req.method, route: pattern, status_code: res.statusCode });
+          children.set(key, child);
+        }
+        child.observe(seconds);
+        (res as OutcomeTagged)[OUTCOMES]?.get(res.statusCode)?.inc();
       });
       next();
     };

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import type { Logger } from '@ncc/service-kit';
 
 /** What ncc keeps in a session besides express-session's `cookie`: declared once, here. */
 const sessionFieldsSchema = z.object({
@@ -30,7 +29,12 @@ export const storedSessionSchema = sessionFieldsSchema
 export type StoredSession = z.infer<typeof storedSessionSchema>;
 
 export interface SessionSerializer {
+  /** The stored value as a session; null when it is no (longer a) valid session. */
   parse(text: string): StoredSession | null;
+  /** The same without the absolute-timeout check: a value's shape never changes, its age does (see `expired`). */
+  decode(text: string): StoredSession | null;
+  /** Whether a decoded session is past the absolute timeout now. */
+  expired(session: StoredSession): boolean;
   stringify(session: object): string;
 }
 
@@ -39,25 +43,35 @@ export interface SessionSerializer {
  * (logged once as a warning) instead of turning every request with that cookie into a 500. Sessions
  * older than the absolute timeout are also treated as gone.
  */
-export function createSerializer(logger: Logger, absoluteTimeoutSeconds: number, now: () => number = Date.now): SessionSerializer {
+/** Where the serializer reports a stored value it ignores (a service's Logger, or a silent stand-in). */
+export interface InvalidSessionReporter {
+  warn(message: string, meta?: object): unknown;
+}
+
+export function createSerializer(logger: InvalidSessionReporter, absoluteTimeoutSeconds: number, now: () => number = Date.now): SessionSerializer {
+  const decode = (text: string): StoredSession | null => {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      logger.warn('Ignoring a stored session that is not valid JSON.');
+      return null;
+    }
+    const parsed = storedSessionSchema.safeParse(value);
+    if (!parsed.success) {
+      logger.warn('Ignoring a stored session with an unexpected shape.', { fields: parsed.error.issues.map((i) => i.path.join('.')) });
+      return null;
+    }
+    return parsed.data;
+  };
+  const expired = (session: StoredSession): boolean => session.createdAt !== undefined && now() - session.createdAt > absoluteTimeoutSeconds * 1000;
   return {
     stringify: (session) => JSON.stringify(session),
+    decode,
+    expired,
     parse: (text) => {
-      let value: unknown;
-      try {
-        value = JSON.parse(text);
-      } catch {
-        logger.warn('Ignoring a stored session that is not valid JSON.');
-        return null;
-      }
-      const parsed = storedSessionSchema.safeParse(value);
-      if (!parsed.success) {
-        logger.warn('Ignoring a stored session with an unexpected shape.', { fields: parsed.error.issues.map((i) => i.path.join('.')) });
-        return null;
-      }
-      const created = parsed.data.createdAt;
-      if (created !== undefined && now() - created > absoluteTimeoutSeconds * 1000) return null;
-      return parsed.data;
+      const session = decode(text);
+      return session === null || expired(session) ? null : session;
     },
   };
 }

@@ -174,6 +174,36 @@ describe('session contract', () => {
     expect(await redis.client.get(`ncc:session:${sid}`)).toBe(before);
     expect(await reader.readUser({ headers: {} } as never)).toBeNull();
   });
+
+  it('when the stored session changes, is corrupted or is deleted between two reads, then the reader sees exactly what Redis holds each time (its caches never answer for Redis)', async () => {
+    const { cookie, sid } = await login(server.url);
+    const key = `ncc:session:${sid}`;
+    const reader = new SessionReader({ settings: settingsWith([OLD_SECRET]), redis: client, logger: logs.logger });
+    const req = { headers: { cookie } } as never;
+    expect(await reader.readUser(req)).toMatchObject({ userId: 77 });
+    // The same id, another user: the decoded value is reused only for exactly the same text.
+    const stored = JSON.parse((await redis.client.get(key))!) as Record<string, unknown>;
+    await redis.client.set(key, JSON.stringify({ ...stored, userId: 78, email: 'other@example.com' }), 'KEEPTTL');
+    expect(await reader.readUser(req)).toMatchObject({ userId: 78, email: 'other@example.com' });
+    await redis.client.set(key, '{not json', 'KEEPTTL');
+    expect(await reader.readUser(req)).toBeNull();
+    await redis.client.set(key, JSON.stringify(stored), 'KEEPTTL');
+    expect(await reader.readUser(req)).toMatchObject({ userId: 77 });
+    await redis.client.del(key);
+    expect(await reader.readUser(req)).toBeNull();
+    expect(await redis.client.exists(key)).toBe(0);
+  });
+
+  it('when a verified cookie comes back with its signature altered, then the reader refuses it (only the exact signed value it verified is remembered)', async () => {
+    const { cookie } = await login(server.url);
+    const reader = new SessionReader({ settings: settingsWith([OLD_SECRET]), redis: client, logger: logs.logger });
+    expect(reader.hasSessionCookie({ headers: { cookie } } as never)).toBe(true);
+    const tampered = cookie.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A'));
+    expect(tampered).not.toBe(cookie);
+    expect(reader.hasSessionCookie({ headers: { cookie: tampered } } as never)).toBe(false);
+    expect(await reader.readUser({ headers: { cookie: tampered } } as never)).toBeNull();
+    expect(await reader.readUser({ headers: { cookie } } as never)).toMatchObject({ userId: 77 });
+  });
 });
 
 describe('session settings', () => {

@@ -1,5 +1,5 @@
 import { httpErrors, type ServiceApp, type ServiceParts, createServiceFrame } from '@ncc/service-kit';
-import { createSerializer, createSessionMiddleware, sessionSettings, UserSessionIndex } from '@ncc/session';
+import { createSerializer, createSessionMiddleware, SessionReader, sessionSettings, UserSessionIndex } from '@ncc/session';
 import type { AuthConfig } from './config.js';
 import { UsersRepository } from './data-access/users-repository.js';
 import { VisitsRepository } from './data-access/visits-repository.js';
@@ -10,7 +10,7 @@ import { BcryptHasher, type PasswordHasher } from './domain/passwords.js';
 import { UserSessions } from './domain/user-sessions.js';
 import { VisitLimiter } from './domain/visit-limiter.js';
 import { VisitCounter } from './domain/visits.js';
-import { authRoutes } from './entry-points/routes.js';
+import { authRoutes, signedInProfileRoute } from './entry-points/routes.js';
 import { sessionRoutes } from './entry-points/session-routes.js';
 
 /** bcrypt on its worker pool, as production runs it: a full queue is overload, a 503 with Retry-After. */
@@ -80,6 +80,7 @@ export function createAuthApp({ config, logger, redis, metrics, hasher }: AuthAp
       },
     ],
     routes: [
+      signedInProfileRoute({ login, reader: new SessionReader({ settings, redis, logger, warnOnInvalid: false }) }),
       createSessionMiddleware({ settings, redis, logger, serializer, index }),
       authRoutes({
         login,

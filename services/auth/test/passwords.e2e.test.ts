@@ -4,15 +4,33 @@
  * the e2e suite; the pool itself is tested in passwords.test.ts.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { postJson, spawnRedis } from '@ncc/testing';
+import { postJson, spawnRedis, until } from '@ncc/testing';
+import { BCRYPT_THREAD_NICE } from '../src/domain/passwords.js';
 import { spawnService } from '../../../test/support/services.js';
 
 const run = promisify(execFile);
 const ROOT = new URL('../../../', import.meta.url).pathname;
+
+/** Every thread of a process: its nice value and CPU ticks so far, from /proc/<pid>/task/<tid>/stat. */
+function threadsOf(pid: number): { tid: number; nice: number; ticks: number }[] {
+  const threads: { tid: number; nice: number; ticks: number }[] = [];
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      // Fields after the command name (which may contain spaces) start at ")": utime, stime at 11, 12; nice at 16.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      threads.push({ tid: Number(tid), nice: Number(fields[16]), ticks: Number(fields[11]) + Number(fields[12]) });
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return threads;
+}
 
 describe('BcryptHasher compiled to JavaScript', () => {
   it('when passwords.ts and bcrypt-worker.ts are compiled and run by plain node (no tsx), then the pool loads the .js worker and hashes and compares', async () => {
@@ -78,4 +96,34 @@ describe('the auth process and its pool', () => {
       await redis.stop();
     }
   });
+});
+
+describe('the bcrypt threads yield to the event loop', () => {
+  it.skipIf(process.platform !== 'linux')(
+    'when auth has answered a login, then each bcrypt thread runs at BCRYPT_THREAD_NICE (19) and did the hashing, while the event loop thread stays at nice 0',
+    async () => {
+      const redis = await spawnRedis();
+      try {
+        const auth = await spawnService('auth', { REDIS_URL: redis.url });
+        const pid = auth.child.pid!;
+        // An unknown email: one full dummy compare on the pool (and the warm-up hash before it).
+        const res = await postJson(`${auth.url}/login`, { email: 'nobody@example.com', password: 'wrong-password' });
+        expect(res.status).toBe(401);
+        // Linux sets nice per thread: the workers' setPriority(0, …) must not reach the main thread.
+        const niced = await until('one thread per core at the bcrypt nice', 10_000, () => {
+          const found = threadsOf(pid).filter((t) => t.nice === BCRYPT_THREAD_NICE);
+          return found.length === availableParallelism() && found;
+        });
+        expect(BCRYPT_THREAD_NICE).toBe(19);
+        const all = threadsOf(pid);
+        expect(all.find((t) => t.tid === pid)?.nice).toBe(0);
+        expect(all.filter((t) => t.nice !== 0 && t.nice !== BCRYPT_THREAD_NICE)).toEqual([]);
+        // They are the threads that hashed: the warm-up hash and the dummy compare (≥ 50 ms of CPU) ran there.
+        expect(niced.reduce((sum, t) => sum + t.ticks, 0)).toBeGreaterThan(0);
+        await auth.stop('SIGTERM');
+      } finally {
+        await redis.stop();
+      }
+    },
+  );
 });

@@ -36,7 +36,8 @@ export async function createCheckinApp({ config, logger, redis, metrics }: Servi
   // Made at start, like the processor's, although it reads only while someone watches: so it is ready
   // before the first browser subscribes (no `unavailable` while it connects), a Redis it cannot reach
   // fails the start-up, and an idle connection costs Redis next to nothing.
-  const blocking = createRedisClient(config, logger);
+  // Not auto-pipelined: a blocking XREAD holds its connection anyway, there is nothing to batch it with.
+  const blocking = createRedisClient({ ...config, REDIS_AUTO_PIPELINING: false }, logger);
   metrics.watchRedis(blocking);
   await waitForRedis(blocking, config.REDIS_STARTUP_TIMEOUT_MS);
   const live = new LiveCheckins(

@@ -16,7 +16,8 @@ export interface ProcessorApp extends ServiceApp {
  * nothing else). HTTP serves /healthz and /readyz only.
  */
 export async function createProcessorApp({ config, logger, redis, metrics }: ServiceParts<ProcessorConfig>, reader?: RedisClient): Promise<ProcessorApp> {
-  const blocking = reader ?? createRedisClient(config, logger);
+  // Not auto-pipelined: a blocking XREADGROUP holds its connection anyway, there is nothing to batch it with.
+  const blocking = reader ?? createRedisClient({ ...config, REDIS_AUTO_PIPELINING: false }, logger);
   metrics.watchRedis(blocking);
   await waitForRedis(blocking, config.REDIS_STARTUP_TIMEOUT_MS);
   const processor = new CheckinProcessor(

@@ -36,6 +36,12 @@ export interface LoginAttempt {
   userAgent: string | undefined;
 }
 
+/** What GET /me shows: the account (no hash) and when the session began. */
+export interface Profile {
+  user: PublicUser;
+  createdAt: number | undefined;
+}
+
 /** Signing in and out: the use cases behind POST /login, /logout and GET /me. */
 export class LoginService {
   constructor(private readonly deps: LoginDeps) {}
@@ -141,12 +147,15 @@ export class LoginService {
   }
 
   /** The signed-in account; null when it is gone — and so, then, is this session. */
-  async me(user: SessionUser, session: RequestSession): Promise<{ user: PublicUser; createdAt: number | undefined } | null> {
+  async me(user: SessionUser, session: RequestSession): Promise<Profile | null> {
+    const profile = await this.profile(user);
+    if (!profile) await session.destroy();
+    return profile;
+  }
+
+  /** The signed-in account, read only; null when it is gone (me() then also ends the session). */
+  async profile(user: SessionUser): Promise<Profile | null> {
     const account = await this.deps.users.findById(user.userId);
-    if (!account) {
-      await session.destroy();
-      return null;
-    }
-    return { user: publicUser(account), createdAt: user.createdAt };
+    return account ? { user: publicUser(account), createdAt: user.createdAt } : null;
   }
 }

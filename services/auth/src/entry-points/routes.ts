@@ -2,8 +2,17 @@ import { hostname } from 'node:os';
 import type { Request, RequestHandler, Response } from 'express';
 import { Router } from 'express';
 import { httpErrors, jsonBody, optionalJsonBody, parseBody } from '@ncc/service-kit';
-import { clearSessionCookie, currentUser, requestSession, requireSendableCookie, requireUser, type SessionSettings, truncateUserAgent } from '@ncc/session';
-import type { LoginService } from '../domain/login.js';
+import {
+  clearSessionCookie,
+  currentUser,
+  requestSession,
+  requireSendableCookie,
+  requireUser,
+  type SessionReader,
+  type SessionSettings,
+  truncateUserAgent,
+} from '@ncc/session';
+import type { LoginService, Profile } from '../domain/login.js';
 import { loginBodySchema } from '../domain/schemas.js';
 import type { VisitCounter } from '../domain/visits.js';
 
@@ -13,6 +22,26 @@ export interface AuthRouteDeps {
   settings: SessionSettings;
   /** ncc_logins_total by the status POST /login answers with. */
   countLogins: RequestHandler;
+}
+
+const profileBody = (me: Profile) => ({ user: me.user, session: { createdAt: new Date(me.createdAt ?? 0).toISOString() } });
+
+/**
+ * GET /me of a signed-in session whose account exists, answered before express-session: the session
+ * is read as the checkin service reads it (SessionReader: one GET, its idle TTL refreshed at most once
+ * per interval, never written back), without building express-session's Session and hashing it twice
+ * to see whether it changed. Anything else — no cookie, a session or account that is gone — falls
+ * through to the full route, which answers it (401, ending an orphaned session, clearing the cookie).
+ */
+export function signedInProfileRoute({ login, reader }: { login: LoginService; reader: SessionReader }): Router {
+  const router = Router();
+  router.get('/me', async (req, res, next) => {
+    const user = await reader.readUser(req);
+    const me = user ? await login.profile(user) : null;
+    if (!me) return next();
+    res.status(200).json(profileBody(me));
+  });
+  return router;
 }
 
 /** POST /login, GET|POST /logout, GET /me, GET /visits: parse, call the use case, answer. */
@@ -43,7 +72,7 @@ export function authRoutes({ login, visits, settings, countLogins }: AuthRouteDe
       clearSessionCookie(res, settings);
       throw httpErrors.unauthenticated();
     }
-    res.status(200).json({ user: me.user, session: { createdAt: new Date(me.createdAt ?? 0).toISOString() } });
+    res.status(200).json(profileBody(me));
   });
 
   router.get('/visits', sendableCookie, async (req, res) => {
