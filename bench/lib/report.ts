@@ -85,7 +85,11 @@ export function scenarioTable({ http, roundTrips, login }: ScenarioResults): str
         'healthz-idle',
         '200',
         fmt(median(login.rounds.map((r) => r.healthIdle.rps)), 1),
-        ...dash,
+        '–',
+        '–',
+        fmt(login.healthIdleCpuUsPerRequest),
+        '–',
+        '–',
         String(login.healthIdleP50Ms),
         String(login.healthIdleP99Ms),
         '0',
@@ -353,7 +357,7 @@ export function jsonReport(
       })),
       ...(login
         ? [
-            probeRow('healthz-idle', '/healthz, no other load (reference)', (r) => r.healthIdle),
+            { ...probeRow('healthz-idle', '/healthz, no other load (reference)', (r) => r.healthIdle), cpuUsPerRequest: login.healthIdleCpuUsPerRequest },
             loginRow(
               'login',
               `POST /login (bcrypt cost ${BCRYPT_COST})`,

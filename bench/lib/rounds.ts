@@ -145,13 +145,16 @@ export function machineTicks(): { total: number; steal: number } {
   }
 }
 
+/** CPU seconds redis-server has used so far (0 when its pid is unknown). */
+export const redisCpuSeconds = (redis: SpawnedRedis): number => (redis.pid === undefined ? 0 : processCpuSeconds(redis.pid));
+
 const total = (counts: CommandCounts): number => Object.values(counts).reduce((a, b) => a + b, 0);
 
 /** One run: warm-up, then the measured load with every counter read around it. */
 async function measureRun(options: RoundsOptions, arm: Arm, round: number, warmupS: number): Promise<RoundRun> {
   const { redis, connections, durationS } = options;
   const base = { url: arm.server.url, connections, request: arm.request };
-  const redisCpu = (): number => (redis.pid === undefined ? 0 : processCpuSeconds(redis.pid));
+  const redisCpu = (): number => redisCpuSeconds(redis);
   await arm.beforeRun?.();
   let warmupRequests = 0;
   if (warmupS > 0) {

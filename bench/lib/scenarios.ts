@@ -12,8 +12,8 @@ import type { SpawnedRedis } from '@ncc/testing';
 import { CHECKIN_STREAM } from '@ncc/checkins';
 import { fmt, log } from './format.js';
 import { load, type LoadRequest, type LoadResult } from './load.js';
-import { processCpuSeconds, type Started } from './processes.js';
-import { type Arm, median, type RoundsResult, runRounds, unexpectedOf } from './rounds.js';
+import type { Started } from './processes.js';
+import { type Arm, median, redisCpuSeconds, type RoundsResult, runRounds, unexpectedOf } from './rounds.js';
 import { commandCounts, commandDelta, type CommandCounts, roundTripsPerRequest } from './redis-stats.js';
 import { BCRYPT_COST, bcryptjs, benchEmail, PASSWORD, type Session } from './users.js';
 
@@ -68,6 +68,7 @@ export interface LoginResults {
   healthIdleP99Ms: number;
   healthDuringP50Ms: number;
   healthDuringP99Ms: number;
+  healthIdleCpuUsPerRequest: number;
   healthAtStormStartP99Ms: number;
   healthAtStormStartMaxMs: number;
   /** From a few sequential logins once the queue is empty. */
@@ -121,8 +122,6 @@ export const emptyStream = (redis: SpawnedRedis) => async (): Promise<void> => {
   await redis.client.xtrim(CHECKIN_STREAM, 'MAXLEN', 0);
 };
 
-const redisCpu = (redis: SpawnedRedis): number => (redis.pid === undefined ? 0 : processCpuSeconds(redis.pid));
-
 const post = (url: string, body: string, cookie?: string): Promise<Response> =>
   fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...(cookie ? { cookie } : {}) }, body });
 
@@ -164,13 +163,13 @@ async function loginRounds(servers: Servers, settings: BenchSettings, hash: stri
     const healthIdle = await healthProbe();
     const healthIdleCpu = auth.cpuSeconds() - cpu0;
     cpu0 = auth.cpuSeconds();
-    const redisCpu0 = redisCpu(redis);
+    const redisCpu0 = redisCpuSeconds(redis);
     const [login, [healthAtStormStart, healthDuringLogin]] = await Promise.all([
       logins(connections, durationS),
       healthProbe(PROBE_DELAY_S).then(async (start) => [start, await healthProbe(durationS - PROBE_DELAY_S)] as const),
     ]);
     const loginCpu = auth.cpuSeconds() - cpu0;
-    const loginRedisCpu = redisCpu(redis) - redisCpu0;
+    const loginRedisCpu = redisCpuSeconds(redis) - redisCpu0;
     await drainLogins();
     runs.push({
       round,
@@ -210,6 +209,7 @@ async function loginRounds(servers: Servers, settings: BenchSettings, hash: stri
     healthIdleP99Ms: med((r) => r.healthIdle.p99),
     healthDuringP50Ms: med((r) => r.healthDuringLogin.p50),
     healthDuringP99Ms: med((r) => r.healthDuringLogin.p99),
+    healthIdleCpuUsPerRequest: med((r) => r.healthIdleCpuUsPerRequest),
     healthAtStormStartP99Ms: med((r) => r.healthAtStormStart.p99),
     healthAtStormStartMaxMs: med((r) => r.healthAtStormStart.max),
     redisPerRequest,

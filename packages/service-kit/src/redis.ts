@@ -68,8 +68,9 @@ export const redisEnvShape = {
   REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
   REDIS_COMMAND_TIMEOUT_MS: env.int(1000, 50, 60_000),
   /**
-   * ioredis auto-pipelining: the commands issued in one event-loop turn (by every request in it) go
-   * out in one write, per node in a cluster. Fewer syscalls on both ends; off sends each at once.
+   * ioredis auto-pipelining (standalone and Sentinel; a Cluster client never pipelines): the commands
+   * issued in one event-loop turn (by every request in it) go out in one write. Fewer syscalls on both
+   * ends; off sends each at once.
    */
   REDIS_AUTO_PIPELINING: env.bool.default(true),
   REDIS_CONNECT_TIMEOUT_MS: env.int(1000, 50, 60_000),

@@ -38,16 +38,16 @@ export interface SessionSerializer {
   stringify(session: object): string;
 }
 
-/**
- * JSON, as redis-cli users expect — but a value that is not JSON, or not a session, means "no session"
- * (logged once as a warning) instead of turning every request with that cookie into a 500. Sessions
- * older than the absolute timeout are also treated as gone.
- */
 /** Where the serializer reports a stored value it ignores (a service's Logger, or a silent stand-in). */
 export interface InvalidSessionReporter {
   warn(message: string, meta?: object): unknown;
 }
 
+/**
+ * JSON, as redis-cli users expect — but a value that is not JSON, or not a session, means "no session"
+ * (logged once as a warning) instead of turning every request with that cookie into a 500. Sessions
+ * older than the absolute timeout are also treated as gone.
+ */
 export function createSerializer(logger: InvalidSessionReporter, absoluteTimeoutSeconds: number, now: () => number = Date.now): SessionSerializer {
   const decode = (text: string): StoredSession | null => {
     let value: unknown;

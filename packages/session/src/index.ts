@@ -18,7 +18,7 @@ export {
 } from './contract.js';
 export { createSerializer, type SessionSerializer, type StoredSession } from './data.js';
 export { createSessionMiddleware, type SessionDeps } from './middleware.js';
-export { SessionReader, sessionIdFromRequest } from './reader.js';
+export { SessionReader } from './reader.js';
 export { clearSessionCookie, currentUser, type RequestSession, requestSession, requireSessionUser, requireUser, type SessionUser } from './request-session.js';
 export { requireSendableCookie } from './transport.js';
 export { isSessionHandle, sessionHandle, truncateUserAgent, type UserSessionEntry, UserSessionIndex } from './user-sessions.js';

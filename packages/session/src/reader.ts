@@ -32,12 +32,6 @@ function unsign(value: string, secrets: readonly string[]): string | null {
   return null;
 }
 
-/** The session id in a request's cookie if its signature verifies with any configured secret. */
-export function sessionIdFromRequest(req: IncomingMessage, settings: Pick<SessionSettings, 'cookieName' | 'secrets'>): string | null {
-  const value = signedCookie(req, settings.cookieName);
-  return value === null ? null : unsign(value, settings.secrets);
-}
-
 /**
  * How many sessions a reader remembers (their verified cookie and their last decoded value): the
  * active sessions of one process at a time; past it the least recently used are forgotten. ~1 kB each.
@@ -84,8 +78,8 @@ export class SessionReader {
     this.index = new UserSessionIndex(deps.redis, deps.settings, this.serializer);
   }
 
-  /** The session id in the request's cookie if its signature verifies. */
-  private sessionId(req: IncomingMessage): string | null {
+  /** The session id in the request's cookie if its signature verifies (its session may still be gone); null without one. */
+  sessionId(req: IncomingMessage): string | null {
     const value = signedCookie(req, this.deps.settings.cookieName);
     if (value === null) return null;
     const known = this.verified.get(value);
@@ -95,29 +89,19 @@ export class SessionReader {
     return sid;
   }
 
-  /** Whether the request carries a cookie of ours whose signature verifies (its session may still be gone). */
-  hasSessionCookie(req: IncomingMessage): boolean {
-    return this.sessionId(req) !== null;
-  }
-
   /** The stored text as a session (from the cache when it is the text decoded last time for this id). */
   private decode(sid: string, text: string): Readonly<StoredSession> | null {
     const last = this.decoded.get(sid);
     if (last?.text === text) return last.session;
     const session = this.serializer.decode(text);
-    if (session === null) {
-      this.decoded.delete(sid);
-      return null;
-    }
+    if (session === null) return null;
     const frozen = Object.freeze(session);
     this.decoded.set(sid, { text, session: frozen });
     return frozen;
   }
 
-  /** null = no valid session; rejects with Redis's error when it cannot answer (the error handler makes it a 503). */
-  async read(req: IncomingMessage): Promise<Readonly<StoredSession> | null> {
-    const sid = this.sessionId(req);
-    if (sid === null) return null;
+  /** The session `sid` (from sessionId): null = no valid session; rejects with Redis's error when it cannot answer (the error handler makes it a 503). */
+  private async read(sid: string): Promise<Readonly<StoredSession> | null> {
     const key = sessionKey(this.deps.settings, sid);
     const text = await this.deps.redis.get(key);
     const decoded = text === null ? null : this.decode(sid, text);
@@ -150,8 +134,15 @@ export class SessionReader {
     );
   }
 
+  /** The signed-in user of the request's session; null without a valid logged-in session. */
   async readUser(req: IncomingMessage): Promise<SessionUser | null> {
-    const session = await this.read(req);
+    const sid = this.sessionId(req);
+    return sid === null ? null : this.userOf(sid);
+  }
+
+  /** The same for a session id the caller already took from the request (sessionId): the cookie is read once. */
+  async userOf(sid: string): Promise<SessionUser | null> {
+    const session = await this.read(sid);
     if (!session || typeof session.userId !== 'number' || typeof session.email !== 'string') return null;
     return { userId: session.userId, email: session.email, createdAt: session.createdAt };
   }

@@ -43,11 +43,12 @@ export function requireSessionUser(reader: SessionReader, onReject?: (req: Incom
   };
   return (req, res, next) => {
     // No signed cookie of ours: refused at once, without a Redis call.
-    if (!reader.hasSessionCookie(req)) {
+    const sid = reader.sessionId(req);
+    if (sid === null) {
       refuse(req, res);
       return;
     }
-    reader.readUser(req).then(
+    reader.userOf(sid).then(
       (user) => {
         if (!user) {
           refuse(req, res);
