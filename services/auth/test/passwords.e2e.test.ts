@@ -100,7 +100,7 @@ describe('the auth process and its pool', () => {
 
 describe('the bcrypt threads yield to the event loop', () => {
   it.skipIf(process.platform !== 'linux')(
-    'when auth has answered a login, then each bcrypt thread runs at BCRYPT_THREAD_NICE (19) and did the hashing, while the event loop thread stays at nice 0',
+    'when auth has answered a login, then each bcrypt thread runs at BCRYPT_THREAD_NICE (10) and did the hashing, while the event loop thread stays at nice 0',
     async () => {
       const redis = await spawnRedis();
       try {
@@ -114,7 +114,7 @@ describe('the bcrypt threads yield to the event loop', () => {
           const found = threadsOf(pid).filter((t) => t.nice === BCRYPT_THREAD_NICE);
           return found.length === availableParallelism() && found;
         });
-        expect(BCRYPT_THREAD_NICE).toBe(19);
+        expect(BCRYPT_THREAD_NICE).toBe(10);
         const all = threadsOf(pid);
         expect(all.find((t) => t.tid === pid)?.nice).toBe(0);
         expect(all.filter((t) => t.nice !== 0 && t.nice !== BCRYPT_THREAD_NICE)).toEqual([]);

@@ -38,11 +38,12 @@ export interface BcryptHasherOptions {
  * Nice value of the bcrypt threads (Linux sets it per thread; the event loop and V8's helper threads
  * stay at the process' nice). With one thread per core, bcrypt keeps every core busy during a login
  * burst; a nice-0 thread that becomes runnable next to a nice-N one gets the core at once and then
- * keeps 1024/(1024+w(N)) of it: 90 % at nice 10 (w = 110), 98.5 % at nice 19 (w = 15). 19 is the most
- * a thread can yield without SCHED_IDLE (which Node cannot set); bcrypt still gets every cycle the
- * event loop, Redis and the GC helpers leave idle, so login throughput is unchanged.
+ * keeps 1024/(1024+w(N)) of it: 90 % at nice 10 (w = 110), 98.5 % at nice 19 (w = 15). 19 measured
+ * slightly better for /healthz (p99 7.5 vs 9.5 ms during a storm) but leaves bcrypt 1.5 % of a core
+ * against any other busy nice-0 process on the machine: on a loaded box logins stalled for seconds
+ * (the bench smoke test got no login answered in 1 s). 10 keeps both.
  */
-export const BCRYPT_THREAD_NICE = 19;
+export const BCRYPT_THREAD_NICE = 10;
 
 /** Thrown when the hashing queue is full (unless the service supplies its own error). */
 export class HasherOverloadedError extends Error {
