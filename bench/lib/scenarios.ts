@@ -152,7 +152,12 @@ async function loginRounds(servers: Servers, settings: BenchSettings, hash: stri
   // The probe joins once the storm runs: its first second opens every login connection at the same
   // instant, and the ~1.6 ms of main-thread work per login before bcrypt (parsing, session, body,
   // limiter) then holds the event loop for ~50–100 ms once. That ramp is probed and reported on its own (healthz-at-storm-start).
-  const PROBE_DELAY_S = Math.min(1, durationS / 4);
+  // A login run must outlast the queue it builds: `connections` logins on `cores` threads are answered
+  // ~connections ÷ cores compares after they start. Shorter (a --smoke second on a loaded machine), the
+  // run would end before any login was answered and measure nothing; so at least three such waits.
+  const loginS = Math.max(durationS, (3 * Math.ceil(connections / cores) * compareBefore) / 1000);
+  if (loginS > durationS) log(`  login runs last ${loginS.toFixed(1)} s: ${connections} connections ÷ ${cores} threads × one compare, three times over`);
+  const PROBE_DELAY_S = Math.min(1, loginS / 4);
   if (warmupS > 0) {
     await logins(cores, warmupS);
     await drainLogins();
@@ -165,8 +170,8 @@ async function loginRounds(servers: Servers, settings: BenchSettings, hash: stri
     cpu0 = auth.cpuSeconds();
     const redisCpu0 = redisCpuSeconds(redis);
     const [login, [healthAtStormStart, healthDuringLogin]] = await Promise.all([
-      logins(connections, durationS),
-      healthProbe(PROBE_DELAY_S).then(async (start) => [start, await healthProbe(durationS - PROBE_DELAY_S)] as const),
+      logins(connections, loginS),
+      healthProbe(PROBE_DELAY_S).then(async (start) => [start, await healthProbe(loginS - PROBE_DELAY_S)] as const),
     ]);
     const loginCpu = auth.cpuSeconds() - cpu0;
     const loginRedisCpu = redisCpuSeconds(redis) - redisCpu0;
