@@ -40,8 +40,8 @@ export interface BcryptHasherOptions {
  * burst; a nice-0 thread that becomes runnable next to a nice-N one gets the core at once and then
  * keeps 1024/(1024+w(N)) of it: 90 % at nice 10 (w = 110), 98.5 % at nice 19 (w = 15). 19 measured
  * slightly better for /healthz (p99 7.5 vs 9.5 ms during a storm) but leaves bcrypt 1.5 % of a core
- * against any other busy nice-0 process on the machine: on a loaded box logins stalled for seconds
- * (the bench smoke test got no login answered in 1 s). 10 keeps both.
+ * against any other busy nice-0 process on the machine, so logins could stall for seconds on a shared
+ * host; at 10 the login storm still meets its /healthz target (docs/performance.md).
  */
 export const BCRYPT_THREAD_NICE = 10;
 
