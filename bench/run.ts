@@ -18,7 +18,7 @@
  *   pnpm bench --only scale          checkin as 1, 2 and 4 node:cluster processes (and the baseline)
  *   pnpm bench --only observability  metrics/tracing overhead: checkin with METRICS_PORT=off, metrics on, metrics + tracing (and the baseline)
  *   --rounds 5                       interleaved rounds of every scenario (default 3; 1 with --smoke)
- *   --variant REDIS_AUTO_PIPELINING=off   one more checkin process in the HTTP rounds, with that environment
+ *   --variant REDIS_AUTO_PIPELINING=on   one more checkin process in the HTTP rounds, with that environment
  *                                    on top (A=1,B=2 for several; repeat --variant for more arms): a lever measured
  *                                    against the default in the same rounds
  *   OTEL_EXPORTER_OTLP_PROTOCOL=http/json pnpm bench --only observability   other OTEL_* variables reach the traced checkin
@@ -60,7 +60,7 @@ const { values: args } = parseArgs({
     'node-flags': { type: 'string' },
     /** Interleaved rounds of every scenario (HTTP, login, observability). */
     rounds: { type: 'string' },
-    /** An extra checkin arm in the HTTP rounds with this environment on top, e.g. --variant REDIS_AUTO_PIPELINING=off (repeatable). */
+    /** An extra checkin arm in the HTTP rounds with this environment on top, e.g. --variant REDIS_AUTO_PIPELINING=on (repeatable). */
     variant: { type: 'string', multiple: true },
   },
 });

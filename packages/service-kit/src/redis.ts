@@ -68,11 +68,12 @@ export const redisEnvShape = {
   REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
   REDIS_COMMAND_TIMEOUT_MS: env.int(1000, 50, 60_000),
   /**
-   * ioredis auto-pipelining (standalone and Sentinel; a Cluster client never pipelines): the commands
-   * issued in one event-loop turn (by every request in it) go out in one write. Fewer syscalls on both
-   * ends; off sends each at once.
+   * ioredis auto-pipelining (standalone and Sentinel; a Cluster client never pipelines), off by default:
+   * the commands issued in one event-loop turn go out in one write — less CPU on both ends — but a
+   * command can then wait for the batch ahead of it to fail before its own timeout starts (see
+   * autoPipelining below), which breaks the "503 within one command timeout" guarantee.
    */
-  REDIS_AUTO_PIPELINING: env.bool.default(true),
+  REDIS_AUTO_PIPELINING: env.bool.default(false),
   REDIS_CONNECT_TIMEOUT_MS: env.int(1000, 50, 60_000),
   /** How long start-up waits for Redis before giving up with exit code 1; 0 waits forever. */
   REDIS_STARTUP_TIMEOUT_MS: env.int(30_000, 0),
@@ -126,7 +127,7 @@ export interface RedisSettings {
   REDIS_URL?: string | undefined;
   REDIS_COMMAND_TIMEOUT_MS: number;
   REDIS_CONNECT_TIMEOUT_MS: number;
-  /** Auto-pipelining (default on, see redisEnvShape). */
+  /** Auto-pipelining (default off, see redisEnvShape). */
   REDIS_AUTO_PIPELINING?: boolean | undefined;
   /** Cluster / Sentinel mode (see redisEnvShape); absent = standalone REDIS_URL. */
   REDIS_CLUSTER_NODES?: readonly HostPort[] | undefined;
@@ -182,16 +183,17 @@ export function reconnectDelay(attempt: number): number {
 }
 
 /**
- * Auto-pipelining (REDIS_AUTO_PIPELINING, on by default): the commands of one event-loop turn wait
+ * Auto-pipelining (REDIS_AUTO_PIPELINING=on; off by default): the commands of one event-loop turn wait
  * for the next setImmediate and go out in one write, as ordinary commands — the same command timeout,
  * the same no-resend and no-offline-queue rules (a pipeline sent while disconnected fails each of its
  * commands at once; one in flight at a disconnect is not resent). ioredis sends one pipeline per
- * connection at a time, so when Redis hangs a command can wait for the batch ahead of it to time out
- * before its own timeout starts: its 503 comes after 1–2 × REDIS_COMMAND_TIMEOUT_MS instead of 1 ×.
- * PING is sent at once, so /readyz still answers within one timeout.
+ * connection at a time, so when Redis hangs or restarts a command can wait for the batch ahead of it
+ * to fail before its own timeout starts: a 503 then comes after up to 2 × REDIS_COMMAND_TIMEOUT_MS
+ * (no-lost-checkins.test.ts measured 2,017 ms with it on). Off by default for that reason; PING is
+ * never pipelined, so /readyz answers within one timeout either way.
  */
 function autoPipelining(settings: Pick<RedisSettings, 'REDIS_AUTO_PIPELINING'>): Pick<RedisOptions, 'enableAutoPipelining' | 'autoPipeliningIgnoredCommands'> {
-  return { enableAutoPipelining: settings.REDIS_AUTO_PIPELINING ?? true, autoPipeliningIgnoredCommands: ['ping'] };
+  return { enableAutoPipelining: settings.REDIS_AUTO_PIPELINING ?? false, autoPipeliningIgnoredCommands: ['ping'] };
 }
 
 /**
