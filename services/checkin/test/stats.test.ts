@@ -34,8 +34,11 @@ describe('stats API', () => {
       return body.numCheckins === 1 ? body : undefined;
     });
     expect(user).toEqual({ userId: DEMO.id, numCheckins: 1, lastCheckin: Number(id.split('-')[0]), lastSeenAt: 42 });
-    const location = await get(`${stack.checkin.url}/api/locations/42/stats`, cookie);
-    expect(location.status).toBe(200);
+    // The location's effect is applied just after the user's: poll for it too.
+    const location = await until('the location counted', 10_000, async () => {
+      const res = await get(`${stack!.checkin.url}/api/locations/42/stats`, cookie);
+      return res.status === 200 ? res : undefined;
+    });
     expect(location.headers.get('content-type')).toMatch(/^application\/json/);
     expect(await location.json()).toEqual({ locationId: 42, numCheckins: 1, numStars: 4, averageStars: 4 });
     // Any signed-in user may read a location's stats.

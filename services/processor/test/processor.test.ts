@@ -60,7 +60,15 @@ describe('checkin processor: effects', () => {
       expect(res.status).toBe(202);
     }
     const r = stack.redis.client;
-    await until('all three applied', 10_000, async () => (await r.hget(`ncc:user:${DEMO.id}`, 'numCheckins')) === '3');
+    // The user's and the location's effects are two scripts: wait for both sides of all three entries.
+    await until(
+      'all three applied',
+      10_000,
+      async () =>
+        (await r.hget(`ncc:user:${DEMO.id}`, 'numCheckins')) === '3' &&
+        (await r.hget('ncc:location:10', 'numCheckins')) === '2' &&
+        (await r.hget('ncc:location:11', 'numCheckins')) === '1',
+    );
     expect(await r.hgetall('ncc:location:10')).toEqual({ numCheckins: '2', numStars: '9', averageStars: '5' });
     expect(await r.hgetall('ncc:location:11')).toEqual({ numCheckins: '1', numStars: '3', averageStars: '3' });
     const user = await r.hgetall(`ncc:user:${DEMO.id}`);

@@ -203,6 +203,12 @@ async function actualStatistics(client: Client, users: readonly TestUser[]): Pro
   return actual;
 }
 
+/** Total numCheckins over every ncc:location:* as Redis has it now. */
+async function locationTotal(client: Client): Promise<number> {
+  const values = await Promise.all((await keysOf(client, 'ncc:location:*')).map((key) => client.hget(key, 'numCheckins')));
+  return values.reduce((sum, v) => sum + Number(v ?? 0), 0);
+}
+
 /** Total numCheckins over `users` as Redis has it now. */
 export async function appliedTotal(client: Client, users: readonly TestUser[]): Promise<number> {
   const values = await Promise.all(users.map((u) => client.hget(`ncc:user:${u.id}`, 'numCheckins')));
@@ -217,8 +223,13 @@ export async function appliedTotal(client: Client, users: readonly TestUser[]): 
 export async function expectExactStatistics(client: Client, users: readonly TestUser[], accepted: readonly Accepted[], timeoutMs = 20_000): Promise<void> {
   const expected = expectedStatistics(users, accepted);
   const total = accepted.length;
-  // Cheap probe first (one HGET per user), the full comparison once the totals match.
-  await until('every accepted checkin applied', timeoutMs, async () => (await appliedTotal(client, users)) >= total).catch(() => undefined);
+  // Cheap probes first (one HGET per user, then per location: a location's effect is its own script
+  // and may land just after the user's), the full comparison once both totals match.
+  await until(
+    'every accepted checkin applied',
+    timeoutMs,
+    async () => (await appliedTotal(client, users)) >= total && (await locationTotal(client)) >= total,
+  ).catch(() => undefined);
   expect(await actualStatistics(client, users)).toEqual(expected);
 }
 
