@@ -1,7 +1,8 @@
 /**
  * `pnpm bench`: the services in production mode on a spawned redis-server, loaded with autocannon,
  * compared with a bare Express JSON endpoint measured in the same run, as interleaved rounds (baseline,
- * checkin, checkin-401, me, baseline, …; bench/lib/rounds.ts) judged on medians. Then the login rounds
+ * checkin, checkin-401, me, floor, baseline, …; bench/lib/rounds.ts) judged on medians; the floor is the
+ * baseline plus an accepted checkin's two Redis round trips and nothing else (bench/baseline-server.mjs). Then the login rounds
  * (/healthz alone, logins with /healthz alongside). Prints one table, writes
  * bench/results/latest.json, marks each target met or missed. Then the observability overhead
  * scenario (bench/lib/observability.ts): the checkin load against checkin with metrics off, metrics
@@ -132,17 +133,18 @@ async function startCheckin(redis: SpawnedRedis, name: string, env: Record<strin
 }
 
 /** auth, checkin (each as `workers` cluster workers when asked) and the baseline, on free ports. */
-async function startServers(redis: SpawnedRedis, processes: Started[]): Promise<{ auth: Started; checkin: Started; baseline: Started }> {
-  const [authPort, basePort] = await Promise.all([freePort(), freePort()]);
+async function startServers(redis: SpawnedRedis, processes: Started[]): Promise<{ auth: Started; checkin: Started; baseline: Started; floor: Started }> {
+  const [authPort, basePort, floorPort] = await Promise.all([freePort(), freePort(), freePort()]);
   if (args['cpu-prof']) mkdirSync(profileDir, { recursive: true });
   const started = await Promise.all([
     startProcess('auth', clustered([...nodeFlags, ...serviceArgs('auth', mode)], workers), { ...serviceEnv(redis), AUTH_PORT: String(authPort) }, authPort),
     startCheckin(redis, 'checkin'),
     startProcess('baseline', ['bench/baseline-server.mjs', String(basePort)], {}, basePort),
+    startProcess('floor', ['bench/baseline-server.mjs', String(floorPort), redis.url], {}, floorPort),
   ]);
   processes.push(...started);
-  const [auth, checkin, baseline] = started;
-  return { auth, checkin, baseline };
+  const [auth, checkin, baseline, floor] = started;
+  return { auth, checkin, baseline, floor };
 }
 
 async function main(): Promise<number> {

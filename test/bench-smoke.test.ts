@@ -103,14 +103,15 @@ describe('pnpm bench --smoke', () => {
     expect(stdout).toContain('Observability overhead');
     expect(stdout).toContain('Checkin processor');
     expect(stdout).toContain('Scale curve');
+    expect(stdout).toMatch(/Floor \(the baseline \+ an accepted checkin's two Redis round trips.*checkin over the floor: -?[\d,]+ µs per request/);
 
     const report = JSON.parse(readFileSync(out, 'utf8')) as Report;
     expect(report.ok).toBe(true);
     expect(report.options).toMatchObject({ smoke: true, durationS: 1, rounds: 1 });
     const names = report.scenarios.map((s) => s.name);
-    expect(names).toEqual(['baseline', 'checkin', 'checkin-401', 'me', 'healthz-idle', 'login', 'healthz-at-storm-start', 'healthz-during-login']);
+    expect(names).toEqual(['baseline', 'checkin', 'checkin-401', 'me', 'floor', 'healthz-idle', 'login', 'healthz-at-storm-start', 'healthz-during-login']);
     // One round: baseline, each scenario, then the baseline again (every ratio is paired with the baseline runs around it).
-    expect(report.order).toEqual(['baseline', 'checkin', 'checkin-401', 'me', 'baseline']);
+    expect(report.order).toEqual(['baseline', 'checkin', 'checkin-401', 'me', 'floor', 'baseline']);
     for (const s of report.scenarios) {
       expect(s.unexpected, s.name).toBe(0);
       expect(Object.keys(s.statuses), s.name).toEqual([String(s.expectedStatus)]);
@@ -128,6 +129,9 @@ describe('pnpm bench --smoke', () => {
     expect(by['checkin']!.redisPerRequestByCommand['get']).toBeCloseTo(1, 1);
     expect(by['checkin']!.redisPerRequestByCommand['expire'] ?? 0).toBeLessThan(0.5);
     expect(by['checkin']!.redisRoundTripsPerRequest).toBe(2);
+    // The floor is the baseline plus exactly the accepted checkin's two round trips: one GET, one EVALSHA.
+    expect(by['floor']!.redisPerRequestByCommand).toEqual({ get: expect.closeTo(1, 1), evalsha: expect.closeTo(1, 1) });
+    expect(by['floor']!.redisRoundTripsPerRequest).toBe(2);
     // /me reads the session and the user record; other routes may add checks, so only "some".
     expect(by['me']!.redisRoundTripsPerRequest).toBeGreaterThanOrEqual(2);
     expect(report.bcrypt?.compareMs).toBeGreaterThan(1);

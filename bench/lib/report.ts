@@ -255,6 +255,15 @@ export function textReport(
     ...(login ? [`  ${'login'.padEnd(12)} ${commandList(login.redisPerRequest)}`] : []),
   ].join('\n');
   const targetLines = targets.map((t) => `  [${t.met ? 'met' : 'MISSED'}] ${t.name}: ${t.target}; measured ${t.measured}`).join('\n');
+  const floor = http.arms.find((a) => a.name === 'floor');
+  const checkin = http.arms.find((a) => a.name === 'checkin');
+  const floorLines = floor
+    ? [
+        `Floor (the baseline + an accepted checkin's two Redis round trips through ioredis, nothing else): ${floor.ratio.toFixed(2)}× baseline throughput, ` +
+          `${floor.cpuRatio.toFixed(2)}× its CPU (${fmt(floor.cpuUsPerRequest)} vs ${fmt(baseline.cpuUsPerRequest)} µs)` +
+          (checkin ? `; checkin over the floor: ${fmt(checkin.cpuUsPerRequest - floor.cpuUsPerRequest)} µs per request` : ''),
+      ]
+    : [];
   return [
     '',
     `HTTP scenarios: ${http.rounds} interleaved round${http.rounds > 1 ? 's' : ''} (${http.order.join(', ')}); medians; × baseline paired with the baseline runs before and after each run, min–max over the rounds.`,
@@ -268,6 +277,7 @@ export function textReport(
     redisLines,
     'Targets:',
     targetLines,
+    ...floorLines,
     ...(observability ? ['', observabilityText(observability)] : []),
     ...(scale ? ['', scaleText(scale)] : []),
     ...(processor ? ['', processorText(processor)] : []),

@@ -1,6 +1,7 @@
 /**
- * The HTTP scenarios. The baseline (a bare Express JSON POST) and checkin (202), checkin-401 and me
- * run as interleaved rounds (bench/lib/rounds.ts): baseline, checkin, checkin-401, me, baseline, …,
+ * The HTTP scenarios. The baseline (a bare Express JSON POST) and checkin (202), checkin-401, me and
+ * the floor (the baseline plus an accepted checkin's GET and EVALSHA through ioredis, nothing else) run
+ * as interleaved rounds (bench/lib/rounds.ts): baseline, checkin, checkin-401, me, floor, baseline, …,
  * baseline — each scenario's ratio paired with the baseline runs around it, medians over the rounds.
  * After the rounds, a short sequential probe per scenario counts its Redis round trips.
  *
@@ -37,6 +38,8 @@ export interface Servers {
   auth: Started;
   checkin: Started;
   baseline: Started;
+  /** The baseline plus an accepted checkin's two Redis round trips through ioredis (bench/baseline-server.mjs). */
+  floor: Started;
 }
 
 /** One login round: the probe alone, then logins with the probe alongside. */
@@ -237,7 +240,7 @@ export async function runScenarios(
   /** More checkin processes (another environment: --variant), each an arm next to `checkin` with the same load. */
   variants: { name: string; server: Started }[] = [],
 ): Promise<ScenarioResults> {
-  const { auth, checkin, baseline, redis } = servers;
+  const { auth, checkin, baseline, floor, redis } = servers;
   const wanted = (name: string): boolean => !settings.only || settings.only.has(name);
   const session = (c: number) => sessions[c % sessions.length]!;
 
@@ -273,6 +276,14 @@ export async function runScenarios(
       server: auth,
       request: (c) => ({ method: 'GET', path: '/me', headers: { cookie: session(c).cookie } }),
       probe: () => fetch(`${auth.url}/me`, { headers: { cookie: session(0).cookie } }),
+    },
+    // The baseline's requests, to the baseline + two round trips.
+    {
+      ...reference,
+      name: 'floor',
+      label: 'floor: baseline + GET + EVALSHA through ioredis',
+      server: floor,
+      probe: () => post(`${floor.url}/api/checkin`, checkinBody(1)()),
     },
   ];
   // Each variant process gets the checkin scenarios that run (checkin, checkin-401), with its name appended.
