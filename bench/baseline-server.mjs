@@ -3,16 +3,18 @@
 // no Redis, no helmet, no request id, no logger. Plain JavaScript so it runs under plain node, as the
 // services do from dist/. Usage: node bench/baseline-server.mjs <port>
 //
-// With a Redis URL (node bench/baseline-server.mjs <port> <redis-url>) it is the bench's "floor": the
-// same endpoint plus the two Redis round trips an accepted checkin makes — a GET of a session-sized
-// value, then an EVALSHA (of a script that only returns an id) — through ioredis with the services'
-// settings that matter for CPU (no auto-pipelining, a command timeout). No session check, no
-// validation, no headers: what any checkin that reads its session and writes once costs at least.
+// With a Redis URL (node bench/baseline-server.mjs <port> <redis-url> [pipelined]) it is the bench's
+// "floor": the same endpoint plus the two Redis round trips an accepted checkin makes — a GET of a
+// session-sized value, then an EVALSHA (of a script that only returns an id) — through ioredis with the
+// services' settings that matter for CPU (no auto-pipelining unless `pipelined`, as with
+// REDIS_AUTO_PIPELINING=on; a command timeout). No session check, no validation, no headers: what any
+// checkin that reads its session and writes once costs at least.
 import express from 'express';
 import { Redis } from 'ioredis';
 
 const port = Number(process.argv[2] ?? 0);
 const redisUrl = process.argv[3];
+const pipelined = process.argv[4] === 'pipelined';
 
 const app = express();
 app.disable('x-powered-by');
@@ -20,7 +22,7 @@ app.set('etag', false);
 const parse = express.json({ limit: '10kb', strict: true, type: 'application/json' });
 
 if (redisUrl) {
-  const redis = new Redis(redisUrl, { enableAutoPipelining: false, commandTimeout: 1000, maxRetriesPerRequest: 1 });
+  const redis = new Redis(redisUrl, { enableAutoPipelining: pipelined, commandTimeout: 1000, maxRetriesPerRequest: 1 });
   const key = 'ncc:bench:floor-session';
   // About the size of a real session value (cookie options, user id, created/touched times).
   await redis.set(

@@ -15,6 +15,8 @@
  *   pnpm bench --cluster 2           each service as 2 node:cluster workers
  *   pnpm bench --cpu-prof            also write V8 CPU profiles of both services to bench/results/profiles/
  *   pnpm bench --only checkin,me     a subset (the baseline always runs)
+ *   pnpm bench --only checkin,floor,floor-pipelined --variant REDIS_AUTO_PIPELINING=on
+ *                                    also the floor with auto-pipelining (only when named)
  *   pnpm bench --only processor      the checkin processor scenario (and the baseline)
  *   pnpm bench --only scale          checkin as 1, 2 and 4 node:cluster processes (and the baseline)
  *   pnpm bench --only observability  metrics/tracing overhead: checkin with METRICS_PORT=off, metrics on, metrics + tracing (and the baseline)
@@ -133,18 +135,25 @@ async function startCheckin(redis: SpawnedRedis, name: string, env: Record<strin
 }
 
 /** auth, checkin (each as `workers` cluster workers when asked) and the baseline, on free ports. */
-async function startServers(redis: SpawnedRedis, processes: Started[]): Promise<{ auth: Started; checkin: Started; baseline: Started; floor: Started }> {
-  const [authPort, basePort, floorPort] = await Promise.all([freePort(), freePort(), freePort()]);
+async function startServers(
+  redis: SpawnedRedis,
+  processes: Started[],
+): Promise<{ auth: Started; checkin: Started; baseline: Started; floor: Started; floorPipelined?: Started }> {
+  const [authPort, basePort, floorPort, floorPipelinedPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   if (args['cpu-prof']) mkdirSync(profileDir, { recursive: true });
   const started = await Promise.all([
     startProcess('auth', clustered([...nodeFlags, ...serviceArgs('auth', mode)], workers), { ...serviceEnv(redis), AUTH_PORT: String(authPort) }, authPort),
     startCheckin(redis, 'checkin'),
     startProcess('baseline', ['bench/baseline-server.mjs', String(basePort)], {}, basePort),
     startProcess('floor', ['bench/baseline-server.mjs', String(floorPort), redis.url], {}, floorPort),
+    // Only when asked for by name (--only …,floor-pipelined): the floor of REDIS_AUTO_PIPELINING=on.
+    ...(settings.only?.has('floor-pipelined')
+      ? [startProcess('floor-pipelined', ['bench/baseline-server.mjs', String(floorPipelinedPort), redis.url, 'pipelined'], {}, floorPipelinedPort)]
+      : []),
   ]);
   processes.push(...started);
-  const [auth, checkin, baseline, floor] = started;
-  return { auth, checkin, baseline, floor };
+  const [auth, checkin, baseline, floor, floorPipelined] = started;
+  return { auth, checkin, baseline, floor, ...(floorPipelined ? { floorPipelined } : {}) };
 }
 
 async function main(): Promise<number> {
