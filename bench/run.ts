@@ -44,7 +44,7 @@ import { type ProcessorResults, runProcessorScenario } from './lib/processor.js'
 import { jsonReport, scenarioTable, textReport, unexpectedResponses } from './lib/report.js';
 import { type ObservabilityResults, runObservabilityScenario } from './lib/observability.js';
 import { runScaleScenario, type ScaleResults } from './lib/scale.js';
-import { type BenchSettings, runScenarios } from './lib/scenarios.js';
+import { type BenchSettings, type Floor, runScenarios } from './lib/scenarios.js';
 import { evaluateTargets } from './lib/targets.js';
 import { logIn, seedBenchUsers } from './lib/users.js';
 
@@ -134,26 +134,36 @@ async function startCheckin(redis: SpawnedRedis, name: string, env: Record<strin
   );
 }
 
-/** auth, checkin (each as `workers` cluster workers when asked) and the baseline, on free ports. */
-async function startServers(
-  redis: SpawnedRedis,
-  processes: Started[],
-): Promise<{ auth: Started; checkin: Started; baseline: Started; floor: Started; floorPipelined?: Started }> {
-  const [authPort, basePort, floorPort, floorPipelinedPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+/**
+ * The floors (bench/baseline-server.mjs with a Redis URL): each runs when --only names it or, without
+ * --only, unless it is opt-in — the pipelined one runs only when named (--only …,floor-pipelined).
+ */
+const FLOORS: (Omit<Floor, 'server'> & { extraArgs: string[]; optIn: boolean })[] = [
+  { name: 'floor', label: 'floor: baseline + GET + EVALSHA through ioredis', extraArgs: [], optIn: false },
+  { name: 'floor-pipelined', label: 'floor with ioredis auto-pipelining', extraArgs: ['pipelined'], optIn: true },
+];
+
+/** auth, checkin (each as `workers` cluster workers when asked), the baseline and the wanted floors, on free ports. */
+async function startServers(redis: SpawnedRedis, processes: Started[]): Promise<{ auth: Started; checkin: Started; baseline: Started; floors: Floor[] }> {
+  const [authPort, basePort] = await Promise.all([freePort(), freePort()]);
   if (args['cpu-prof']) mkdirSync(profileDir, { recursive: true });
-  const started = await Promise.all([
-    startProcess('auth', clustered([...nodeFlags, ...serviceArgs('auth', mode)], workers), { ...serviceEnv(redis), AUTH_PORT: String(authPort) }, authPort),
-    startCheckin(redis, 'checkin'),
-    startProcess('baseline', ['bench/baseline-server.mjs', String(basePort)], {}, basePort),
-    startProcess('floor', ['bench/baseline-server.mjs', String(floorPort), redis.url], {}, floorPort),
-    // Only when asked for by name (--only …,floor-pipelined): the floor of REDIS_AUTO_PIPELINING=on.
-    ...(settings.only?.has('floor-pipelined')
-      ? [startProcess('floor-pipelined', ['bench/baseline-server.mjs', String(floorPipelinedPort), redis.url, 'pipelined'], {}, floorPipelinedPort)]
-      : []),
+  const startFloor = async ({ name, label, extraArgs }: (typeof FLOORS)[number]): Promise<Floor> => {
+    const port = await freePort();
+    const server = await startProcess(name, ['bench/baseline-server.mjs', String(port), redis.url, ...extraArgs], {}, port);
+    processes.push(server);
+    return { name, label, server };
+  };
+  const [started, floors] = await Promise.all([
+    Promise.all([
+      startProcess('auth', clustered([...nodeFlags, ...serviceArgs('auth', mode)], workers), { ...serviceEnv(redis), AUTH_PORT: String(authPort) }, authPort),
+      startCheckin(redis, 'checkin'),
+      startProcess('baseline', ['bench/baseline-server.mjs', String(basePort)], {}, basePort),
+    ]),
+    Promise.all(FLOORS.filter((f) => (settings.only ? settings.only.has(f.name) : !f.optIn)).map(startFloor)),
   ]);
   processes.push(...started);
-  const [auth, checkin, baseline, floor, floorPipelined] = started;
-  return { auth, checkin, baseline, floor, ...(floorPipelined ? { floorPipelined } : {}) };
+  const [auth, checkin, baseline] = started;
+  return { auth, checkin, baseline, floors };
 }
 
 async function main(): Promise<number> {

@@ -38,10 +38,15 @@ export interface Servers {
   auth: Started;
   checkin: Started;
   baseline: Started;
-  /** The baseline plus an accepted checkin's two Redis round trips through ioredis (bench/baseline-server.mjs). */
-  floor: Started;
-  /** The floor with ioredis auto-pipelining (REDIS_AUTO_PIPELINING=on's floor); started only for --only …,floor-pipelined. */
-  floorPipelined?: Started;
+  /** The baseline plus an accepted checkin's two Redis round trips through ioredis (bench/baseline-server.mjs), as started for this run. */
+  floors: Floor[];
+}
+
+/** A floor process: `floor`, or `floor-pipelined` (with ioredis auto-pipelining, REDIS_AUTO_PIPELINING=on's floor). */
+export interface Floor {
+  name: string;
+  label: string;
+  server: Started;
 }
 
 /** One login round: the probe alone, then logins with the probe alongside. */
@@ -242,7 +247,7 @@ export async function runScenarios(
   /** More checkin processes (another environment: --variant), each an arm next to `checkin` with the same load. */
   variants: { name: string; server: Started }[] = [],
 ): Promise<ScenarioResults> {
-  const { auth, checkin, baseline, floor, floorPipelined, redis } = servers;
+  const { auth, checkin, baseline, floors, redis } = servers;
   const wanted = (name: string): boolean => !settings.only || settings.only.has(name);
   const session = (c: number) => sessions[c % sessions.length]!;
 
@@ -279,11 +284,8 @@ export async function runScenarios(
       request: (c) => ({ method: 'GET', path: '/me', headers: { cookie: session(c).cookie } }),
       probe: () => fetch(`${auth.url}/me`, { headers: { cookie: session(0).cookie } }),
     },
-    // The baseline's requests, to the baseline + two round trips (and with auto-pipelining, when started).
-    ...[
-      { name: 'floor', label: 'floor: baseline + GET + EVALSHA through ioredis', server: floor },
-      ...(floorPipelined ? [{ name: 'floor-pipelined', label: 'floor with ioredis auto-pipelining', server: floorPipelined }] : []),
-    ].map(({ name, label, server }) => ({ ...reference, name, label, server, probe: () => post(`${server.url}/api/checkin`, checkinBody(1)()) })),
+    // The baseline's requests, to the baseline + two round trips (with auto-pipelining too, when started).
+    ...floors.map(({ name, label, server }) => ({ ...reference, name, label, server, probe: () => post(`${server.url}/api/checkin`, checkinBody(1)()) })),
   ];
   // Each variant process gets the checkin scenarios that run (checkin, checkin-401), with its name appended.
   const variantArms = variants.flatMap(({ name, server }) =>

@@ -203,16 +203,23 @@ async function actualStatistics(client: Client, users: readonly TestUser[]): Pro
   return actual;
 }
 
-/** Total numCheckins over every ncc:location:* as Redis has it now. */
-async function locationTotal(client: Client): Promise<number> {
-  const values = await Promise.all((await keysOf(client, 'ncc:location:*')).map((key) => client.hget(key, 'numCheckins')));
+/** Total numCheckins over the hashes at `keys` as Redis has it now (a missing one counts 0). */
+async function numCheckinsTotal(client: Client, keys: readonly string[]): Promise<number> {
+  const values = await Promise.all(keys.map((key) => client.hget(key, 'numCheckins')));
   return values.reduce((sum, v) => sum + Number(v ?? 0), 0);
 }
 
+/** Total numCheckins over every ncc:location:* as Redis has it now. */
+async function locationTotal(client: Client): Promise<number> {
+  return numCheckinsTotal(client, await keysOf(client, 'ncc:location:*'));
+}
+
 /** Total numCheckins over `users` as Redis has it now. */
-export async function appliedTotal(client: Client, users: readonly TestUser[]): Promise<number> {
-  const values = await Promise.all(users.map((u) => client.hget(`ncc:user:${u.id}`, 'numCheckins')));
-  return values.reduce((sum, v) => sum + Number(v ?? 0), 0);
+export function appliedTotal(client: Client, users: readonly TestUser[]): Promise<number> {
+  return numCheckinsTotal(
+    client,
+    users.map((u) => `ncc:user:${u.id}`),
+  );
 }
 
 /**
